@@ -1,0 +1,368 @@
+package apiserver
+
+import (
+	"fmt"
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Services get their cluster IP and node ports from the API server itself,
+// when they are written, as in kube-apiserver's Service REST storage: a
+// requested value is checked (inside the range, not taken), a missing one
+// is picked at random. What is "taken" is read from the stored Services
+// while serviceMu is held, so the allocation state is simply the Services.
+
+// serviceAllocations are the cluster IPs and node ports in use.
+type serviceAllocations struct {
+	ips   map[netip.Addr]bool
+	ports map[int32]bool
+}
+
+// serviceAllocationsExcept collects what every stored Service but the one
+// at key holds.
+func (s *Server) serviceAllocationsExcept(key string) (*serviceAllocations, error) {
+	res, _ := s.reg.Lookup(schema.GroupVersionResource{Version: "v1", Resource: "services"})
+	kvs, _, err := s.store.List(resourcePrefix(res))
+	if err != nil {
+		return nil, err
+	}
+	used := &serviceAllocations{ips: map[netip.Addr]bool{}, ports: map[int32]bool{}}
+	for _, kv := range kvs {
+		if kv.Key == key {
+			continue
+		}
+		obj, err := decodeKV(res, kv)
+		if err != nil {
+			return nil, err
+		}
+		svc := obj.(*corev1.Service)
+		for _, ip := range append([]string{svc.Spec.ClusterIP}, svc.Spec.ClusterIPs...) {
+			if a, err := netip.ParseAddr(ip); err == nil {
+				used.ips[a] = true
+			}
+		}
+		for _, p := range svc.Spec.Ports {
+			if p.NodePort != 0 {
+				used.ports[p.NodePort] = true
+			}
+		}
+		if svc.Spec.HealthCheckNodePort != 0 {
+			used.ports[svc.Spec.HealthCheckNodePort] = true
+		}
+	}
+	return used, nil
+}
+
+// allocateServiceOnCreate locks Service allocation and allocates for a new
+// Service. The returned unlock must be called once the Service is stored.
+func (s *Server) allocateServiceOnCreate(svc *corev1.Service, dryRun bool) (func(), field.ErrorList) {
+	s.serviceMu.Lock()
+	used, err := s.serviceAllocationsExcept("")
+	if err != nil {
+		return s.serviceMu.Unlock, field.ErrorList{field.InternalError(field.NewPath("spec"), err)}
+	}
+	return s.serviceMu.Unlock, s.allocateService(svc, nil, used)
+}
+
+// allocateServiceOnUpdate allocates for an updated Service (serviceMu is held).
+func (s *Server) allocateServiceOnUpdate(svc, old *corev1.Service, used *serviceAllocations) field.ErrorList {
+	dropTypeDependentFields(svc, old)
+	keepAllocatedValues(svc, old)
+	return s.allocateService(svc, old, used)
+}
+
+func needsClusterIP(svc *corev1.Service) bool {
+	return svc.Spec.Type != corev1.ServiceTypeExternalName
+}
+
+func needsNodePorts(svc *corev1.Service) bool {
+	switch svc.Spec.Type {
+	case corev1.ServiceTypeNodePort:
+		return true
+	case corev1.ServiceTypeLoadBalancer:
+		return svc.Spec.AllocateLoadBalancerNodePorts == nil || *svc.Spec.AllocateLoadBalancerNodePorts
+	}
+	return false
+}
+
+func needsHealthCheckNodePort(svc *corev1.Service) bool {
+	return svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+}
+
+// dropTypeDependentFields clears, when a Service changes type, the values
+// that only made sense for the old type and that the client left as they
+// were (`kubectl patch svc x -p '{"spec":{"type":"ClusterIP"}}'` on a
+// NodePort Service drops its node ports), as kube-apiserver does.
+func dropTypeDependentFields(svc, old *corev1.Service) {
+	if svc.Spec.Type == old.Spec.Type {
+		return
+	}
+	if !needsClusterIP(svc) && sameStrings(svc.Spec.ClusterIPs, old.Spec.ClusterIPs) && svc.Spec.ClusterIP == old.Spec.ClusterIP {
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
+		if sameFamilies(svc.Spec.IPFamilies, old.Spec.IPFamilies) {
+			svc.Spec.IPFamilies = nil
+		}
+		if samePolicy(svc.Spec.IPFamilyPolicy, old.Spec.IPFamilyPolicy) {
+			svc.Spec.IPFamilyPolicy = nil
+		}
+	}
+	if !needsNodePorts(svc) && sameNodePorts(svc, old) {
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = 0
+		}
+	}
+	if !needsHealthCheckNodePort(svc) && svc.Spec.HealthCheckNodePort == old.Spec.HealthCheckNodePort {
+		svc.Spec.HealthCheckNodePort = 0
+	}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if samePtr(svc.Spec.AllocateLoadBalancerNodePorts, old.Spec.AllocateLoadBalancerNodePorts) {
+			svc.Spec.AllocateLoadBalancerNodePorts = nil
+		}
+		if sameStringPtr(svc.Spec.LoadBalancerClass, old.Spec.LoadBalancerClass) {
+			svc.Spec.LoadBalancerClass = nil
+		}
+	}
+	if svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == old.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName && samePolicyPtr(svc.Spec.InternalTrafficPolicy, old.Spec.InternalTrafficPolicy) {
+		svc.Spec.InternalTrafficPolicy = nil
+	}
+}
+
+// keepAllocatedValues carries over what an update left out but was
+// allocated before: a PUT of a manifest without clusterIP or nodePort keeps
+// the Service's address and ports rather than asking for new ones.
+func keepAllocatedValues(svc, old *corev1.Service) {
+	if needsClusterIP(old) && needsClusterIP(svc) {
+		if svc.Spec.ClusterIP == "" {
+			svc.Spec.ClusterIP = old.Spec.ClusterIP
+		}
+		if len(svc.Spec.ClusterIPs) == 0 {
+			svc.Spec.ClusterIPs = old.Spec.ClusterIPs
+		}
+		if len(svc.Spec.IPFamilies) == 0 {
+			svc.Spec.IPFamilies = old.Spec.IPFamilies
+		}
+		if svc.Spec.IPFamilyPolicy == nil {
+			svc.Spec.IPFamilyPolicy = old.Spec.IPFamilyPolicy
+		}
+	}
+	if needsNodePorts(old) && needsNodePorts(svc) {
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if p.NodePort != 0 {
+				continue
+			}
+			for _, q := range old.Spec.Ports {
+				if q.Port == p.Port && q.Protocol == p.Protocol && q.NodePort != 0 {
+					p.NodePort = q.NodePort
+					break
+				}
+			}
+		}
+	}
+	if needsHealthCheckNodePort(old) && needsHealthCheckNodePort(svc) && svc.Spec.HealthCheckNodePort == 0 {
+		svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+	}
+}
+
+// allocateService fills in IP families, the cluster IP and the node ports
+// of svc (old is nil on create). Errors are field errors with
+// kube-apiserver's texts.
+func (s *Server) allocateService(svc, old *corev1.Service, used *serviceAllocations) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	if !needsClusterIP(svc) {
+		return s.allocateNodePorts(svc, old, used)
+	}
+
+	// This lab is single-stack IPv4, like a default kubeadm cluster.
+	headless := svc.Spec.ClusterIP == corev1.ClusterIPNone || (len(svc.Spec.ClusterIPs) > 0 && svc.Spec.ClusterIPs[0] == corev1.ClusterIPNone)
+	if svc.Spec.IPFamilyPolicy == nil {
+		policy := corev1.IPFamilyPolicySingleStack
+		if headless && len(svc.Spec.Selector) == 0 {
+			// Headless Services without selectors default to
+			// RequireDualStack: they may point at endpoints of any family.
+			policy = corev1.IPFamilyPolicyRequireDualStack
+		}
+		svc.Spec.IPFamilyPolicy = &policy
+	}
+	if len(svc.Spec.IPFamilies) == 0 {
+		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+	}
+	for i, fam := range svc.Spec.IPFamilies {
+		if fam != corev1.IPv4Protocol {
+			errs = append(errs, field.Invalid(spec.Child("ipFamilies").Index(i), fam, "not configured on this cluster"))
+		}
+	}
+	if *svc.Spec.IPFamilyPolicy == corev1.IPFamilyPolicyRequireDualStack && !headless {
+		errs = append(errs, field.Invalid(spec.Child("ipFamilyPolicy"), *svc.Spec.IPFamilyPolicy, "this cluster is not configured for dual-stack services"))
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+
+	// clusterIP and clusterIPs[0] are the same address.
+	switch {
+	case svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) > 0:
+		svc.Spec.ClusterIP = svc.Spec.ClusterIPs[0]
+	case svc.Spec.ClusterIP != "" && len(svc.Spec.ClusterIPs) == 0:
+		svc.Spec.ClusterIPs = []string{svc.Spec.ClusterIP}
+	}
+	oldIP := ""
+	if old != nil {
+		oldIP = old.Spec.ClusterIP
+	}
+	switch {
+	case headless:
+	case svc.Spec.ClusterIP == "":
+		ip, err := s.serviceIPs.Allocate(used.ips, nil)
+		if err != nil {
+			return field.ErrorList{field.InternalError(spec.Child("clusterIPs"), err)}
+		}
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = ip.String(), []string{ip.String()}
+		used.ips[ip] = true
+	case svc.Spec.ClusterIP != oldIP:
+		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+		if err != nil {
+			break // not an IP: validation reports it
+		}
+		if err := s.serviceIPs.Check(ip, used.ips); err != nil {
+			return field.ErrorList{field.Invalid(spec.Child("clusterIPs"), svc.Spec.ClusterIPs, fmt.Sprintf("failed to allocate IP %s: %v", ip, err))}
+		}
+		used.ips[ip] = true
+	}
+	return s.allocateNodePorts(svc, old, used)
+}
+
+func (s *Server) allocateNodePorts(svc, old *corev1.Service, used *serviceAllocations) field.ErrorList {
+	var errs field.ErrorList
+	ports := field.NewPath("spec", "ports")
+	held := map[int32]bool{} // node ports the Service had before
+	if old != nil {
+		for _, p := range old.Spec.Ports {
+			held[p.NodePort] = true
+		}
+		held[old.Spec.HealthCheckNodePort] = true
+	}
+	mine := map[int32]bool{}
+	if needsNodePorts(svc) || svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if p.NodePort == 0 {
+				continue
+			}
+			if !held[p.NodePort] && !mine[p.NodePort] {
+				if err := s.nodePorts.Check(p.NodePort, used.ports); err != nil {
+					errs = append(errs, field.Invalid(ports.Index(i).Child("nodePort"), p.NodePort, err.Error()))
+					continue
+				}
+			}
+			mine[p.NodePort] = true
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	for k := range mine {
+		used.ports[k] = true
+	}
+	if needsNodePorts(svc) {
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if p.NodePort != 0 {
+				continue
+			}
+			// The same port number over TCP and UDP shares one node port.
+			for _, q := range svc.Spec.Ports {
+				if q.Port == p.Port && q.NodePort != 0 && q.Protocol != p.Protocol {
+					p.NodePort = q.NodePort
+					break
+				}
+			}
+			if p.NodePort != 0 {
+				continue
+			}
+			np, err := s.nodePorts.Allocate(used.ports, nil)
+			if err != nil {
+				return field.ErrorList{field.Invalid(ports.Index(i).Child("nodePort"), p.NodePort, err.Error())}
+			}
+			p.NodePort = np
+			used.ports[np] = true
+		}
+	}
+	if needsHealthCheckNodePort(svc) {
+		hc := svc.Spec.HealthCheckNodePort
+		switch {
+		case hc == 0:
+			np, err := s.nodePorts.Allocate(used.ports, nil)
+			if err != nil {
+				return field.ErrorList{field.Invalid(field.NewPath("spec", "healthCheckNodePort"), hc, err.Error())}
+			}
+			svc.Spec.HealthCheckNodePort = np
+			used.ports[np] = true
+		case !held[hc]:
+			if err := s.nodePorts.Check(hc, used.ports); err != nil {
+				return field.ErrorList{field.Invalid(field.NewPath("spec", "healthCheckNodePort"), hc, err.Error())}
+			}
+			used.ports[hc] = true
+		}
+	}
+	return nil
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sameFamilies(a, b []corev1.IPFamily) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sameNodePorts(a, b *corev1.Service) bool {
+	if len(a.Spec.Ports) != len(b.Spec.Ports) {
+		return false
+	}
+	for i := range a.Spec.Ports {
+		if a.Spec.Ports[i].NodePort != b.Spec.Ports[i].NodePort {
+			return false
+		}
+	}
+	return true
+}
+
+func samePtr(a, b *bool) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+func sameStringPtr(a, b *string) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+func samePolicy(a, b *corev1.IPFamilyPolicy) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+func samePolicyPtr(a, b *corev1.ServiceInternalTrafficPolicy) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
