@@ -102,6 +102,9 @@ func (s *Server) ensure(resource, namespace string, obj runtime.Object) error {
 	o := s.resourceNamed(resource)
 	o.namespace = namespace
 	obj.GetObjectKind().SetGroupVersionKind(o.res.GroupVersionKind())
+	if _, err := s.getObject(o.res, namespace, obj.(metav1.Object).GetName()); !apierrors.IsNotFound(err) {
+		return err // exists already (or the store failed)
+	}
 	_, err := s.create(o, obj)
 	if apierrors.IsAlreadyExists(err) {
 		return nil

@@ -3,7 +3,9 @@ package apiserver
 import (
 	"context"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 )
 
 // pipeListener is an in-memory net.Listener. The lab's own controllers talk
@@ -36,9 +38,14 @@ func (l *pipeListener) Close() error {
 
 func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
 
-// DialContext connects a client to the listener.
+// DialContext connects a client to the listener through a socketpair: a
+// kernel-buffered connection with no address (net.Pipe has no buffer, so a
+// server writing to a client that stopped reading would block).
 func (l *pipeListener) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
+	client, server, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case l.conns <- server:
 		return client, nil
@@ -51,6 +58,26 @@ func (l *pipeListener) DialContext(ctx context.Context, _, _ string) (net.Conn, 
 		server.Close()
 		return nil, ctx.Err()
 	}
+}
+
+func socketPair() (net.Conn, net.Conn, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "minilab-loopback")
+		conns[i], err = net.FileConn(f)
+		f.Close() // FileConn dup'ed it
+		if err != nil {
+			if i == 1 {
+				conns[0].Close()
+			}
+			return nil, nil, err
+		}
+	}
+	return conns[0], conns[1], nil
 }
 
 type pipeAddr struct{}

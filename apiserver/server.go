@@ -75,6 +75,10 @@ type Server struct {
 	discovery discoveryDocs
 
 	handler  http.Handler
+	// stopping ends every request context (open watches above all) when
+	// the server shuts down, so that clients reconnect at once.
+	stopping context.Context
+	stop     context.CancelFunc
 	local    *pipeListener
 	listener net.Listener
 	servers  []*http.Server
@@ -95,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.NodePortRange = "30000-32767"
 	}
 	s := &Server{cfg: cfg, reg: registry.New(), logf: cfg.Logf, started: time.Now()}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	if s.logf == nil {
 		s.logf = log.Printf
 	}
@@ -188,8 +193,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(discardTLSNoise{s.logf}, "", 0),
+		BaseContext:       func(net.Listener) context.Context { return s.stopping },
 	}
-	internal := &http.Server{Handler: s.authenticate(true, s.handler), ReadHeaderTimeout: 30 * time.Second}
+	internal := &http.Server{Handler: s.authenticate(true, s.handler), ReadHeaderTimeout: 30 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return s.stopping }}
 	s.servers = []*http.Server{external, internal}
 	errc := make(chan error, 2)
 	go func() { errc <- external.Serve(tls.NewListener(s.listener, tlsConfig)) }()
@@ -207,6 +214,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // Shutdown stops serving (ending open watches) and closes the store.
 func (s *Server) Shutdown() {
+	s.stop()
 	for _, srv := range s.servers {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(ctx)
