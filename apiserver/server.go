@@ -74,7 +74,7 @@ type Server struct {
 	apply     *applyManagers
 	discovery discoveryDocs
 
-	handler  http.Handler
+	handler http.Handler
 	// stopping ends every request context (open watches above all) when
 	// the server shuts down, so that clients reconnect at once.
 	stopping context.Context
