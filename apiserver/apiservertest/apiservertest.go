@@ -6,8 +6,12 @@ package apiservertest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +50,8 @@ type Options struct {
 	DataDir string // reuse a data dir (restart); default a fresh temp dir
 	Port    int    // 0: a free port
 	NoSync  bool   // store without fsync (faster, for benchmarks)
+	// HistoryLimit is how many events the store keeps for watches (0: its default).
+	HistoryLimit int
 }
 
 // Start starts a lab and stops it when the test ends.
@@ -60,7 +66,7 @@ func Start(t testing.TB, opts Options) *Lab {
 		Port:             opts.Port,
 		AdvertiseAddress: net.ParseIP("172.30.0.2"),
 		Logf:             t.Logf,
-		StoreOptions:     store.Options{NoSync: opts.NoSync},
+		StoreOptions:     store.Options{NoSync: opts.NoSync, HistoryLimit: opts.HistoryLimit},
 	})
 	if err != nil {
 		t.Fatalf("starting the API server: %v", err)
@@ -121,7 +127,31 @@ func (l *Lab) RESTConfig() *rest.Config {
 		Host:            l.Server.URL(),
 		BearerToken:     l.Server.Token(),
 		TLSClientConfig: rest.TLSClientConfig{CAData: l.Server.CAPEM()},
+		QPS:             -1, // tests make bursts; no client-side rate limit
 	}
+}
+
+// Do sends a raw request with the lab's token and returns the response.
+func (l *Lab) Do(method, path string, header map[string]string, body string) (*http.Response, []byte) {
+	l.t.Helper()
+	req, err := http.NewRequest(method, l.Server.URL()+path, strings.NewReader(body))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+l.Server.Token())
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(l.Server.CAPEM())
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, data
 }
 
 // Client returns a clientset over HTTPS.
