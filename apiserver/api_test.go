@@ -284,7 +284,10 @@ func TestGarbageCollectionPolicies(t *testing.T) {
 	c := lab.Client()
 	gone := func(get func() error) func() bool { return func() bool { return apierrors.IsNotFound(get()) } }
 	rsGone := func(name string) func() bool {
-		return gone(func() error { _, err := c.AppsV1().ReplicaSets("default").Get(bg, name, metav1.GetOptions{}); return err })
+		return gone(func() error {
+			_, err := c.AppsV1().ReplicaSets("default").Get(bg, name, metav1.GetOptions{})
+			return err
+		})
 	}
 	podGone := func(name string) func() bool {
 		return gone(func() error { _, err := c.CoreV1().Pods("default").Get(bg, name, metav1.GetOptions{}); return err })
