@@ -83,13 +83,8 @@ func (p *PKI) loadOrCreateCA() error {
 	if !errors.Is(errCert, os.ErrNotExist) && errCert != nil {
 		return errCert
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "minilab-ca"},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(10, 0, 0),
@@ -97,16 +92,8 @@ func (p *PKI) loadOrCreateCA() error {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, certPEM, key, err := issue(tmpl, nil, nil, certPath, keyPath)
 	if err != nil {
-		return err
-	}
-	cert, _ := x509.ParseCertificate(der)
-	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeKey(keyPath, key); err != nil {
-		return err
-	}
-	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return err
 	}
 	p.CACert, p.CAPEM, p.caKey = cert, certPEM, key
@@ -135,35 +122,52 @@ func (p *PKI) servingCertFits(cert tls.Certificate, ips []net.IP, dnsNames []str
 }
 
 func (p *PKI) issueServing(certPath, keyPath string, ips []net.IP, dnsNames []string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  ips,
-		DNSNames:     dnsNames,
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.AddDate(1, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: ips,
+		DNSNames:    dnsNames,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CACert, &key.PublicKey, p.caKey)
+	_, certPEM, key, err := issue(tmpl, p.CACert, p.caKey, certPath, keyPath)
 	if err != nil {
-		return err
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeKey(keyPath, key); err != nil {
-		return err
-	}
-	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return err
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(key)
 	p.Serving, err = tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 	return err
+}
+
+// issue creates a key and a certificate from tmpl, signed by parent (nil:
+// self-signed), and writes both (the key 0600).
+func issue(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, certPath, keyPath string) (*x509.Certificate, []byte, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl.SerialNumber = serial()
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := writeKey(keyPath, key); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
+		return nil, nil, nil, err
+	}
+	return cert, certPEM, key, nil
 }
 
 func writeKey(path string, key *ecdsa.PrivateKey) error {

@@ -3,10 +3,12 @@ package apiserver
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 )
 
 // Services get their cluster IP and node ports from the API server itself,
@@ -100,12 +102,12 @@ func dropTypeDependentFields(svc, old *corev1.Service) {
 	if svc.Spec.Type == old.Spec.Type {
 		return
 	}
-	if !needsClusterIP(svc) && sameStrings(svc.Spec.ClusterIPs, old.Spec.ClusterIPs) && svc.Spec.ClusterIP == old.Spec.ClusterIP {
+	if !needsClusterIP(svc) && slices.Equal(svc.Spec.ClusterIPs, old.Spec.ClusterIPs) && svc.Spec.ClusterIP == old.Spec.ClusterIP {
 		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
-		if sameFamilies(svc.Spec.IPFamilies, old.Spec.IPFamilies) {
+		if slices.Equal(svc.Spec.IPFamilies, old.Spec.IPFamilies) {
 			svc.Spec.IPFamilies = nil
 		}
-		if samePolicy(svc.Spec.IPFamilyPolicy, old.Spec.IPFamilyPolicy) {
+		if ptr.Equal(svc.Spec.IPFamilyPolicy, old.Spec.IPFamilyPolicy) {
 			svc.Spec.IPFamilyPolicy = nil
 		}
 	}
@@ -118,17 +120,17 @@ func dropTypeDependentFields(svc, old *corev1.Service) {
 		svc.Spec.HealthCheckNodePort = 0
 	}
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		if samePtr(svc.Spec.AllocateLoadBalancerNodePorts, old.Spec.AllocateLoadBalancerNodePorts) {
+		if ptr.Equal(svc.Spec.AllocateLoadBalancerNodePorts, old.Spec.AllocateLoadBalancerNodePorts) {
 			svc.Spec.AllocateLoadBalancerNodePorts = nil
 		}
-		if sameStringPtr(svc.Spec.LoadBalancerClass, old.Spec.LoadBalancerClass) {
+		if ptr.Equal(svc.Spec.LoadBalancerClass, old.Spec.LoadBalancerClass) {
 			svc.Spec.LoadBalancerClass = nil
 		}
 	}
 	if svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == old.Spec.ExternalTrafficPolicy {
 		svc.Spec.ExternalTrafficPolicy = ""
 	}
-	if svc.Spec.Type == corev1.ServiceTypeExternalName && samePolicyPtr(svc.Spec.InternalTrafficPolicy, old.Spec.InternalTrafficPolicy) {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName && ptr.Equal(svc.Spec.InternalTrafficPolicy, old.Spec.InternalTrafficPolicy) {
 		svc.Spec.InternalTrafficPolicy = nil
 	}
 }
@@ -315,30 +317,6 @@ func (s *Server) allocateNodePorts(svc, old *corev1.Service, used *serviceAlloca
 	return nil
 }
 
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sameFamilies(a, b []corev1.IPFamily) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func sameNodePorts(a, b *corev1.Service) bool {
 	if len(a.Spec.Ports) != len(b.Spec.Ports) {
 		return false
@@ -349,20 +327,4 @@ func sameNodePorts(a, b *corev1.Service) bool {
 		}
 	}
 	return true
-}
-
-func samePtr(a, b *bool) bool {
-	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
-}
-
-func sameStringPtr(a, b *string) bool {
-	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
-}
-
-func samePolicy(a, b *corev1.IPFamilyPolicy) bool {
-	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
-}
-
-func samePolicyPtr(a, b *corev1.ServiceInternalTrafficPolicy) bool {
-	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
