@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -40,11 +41,14 @@ import (
 type openAPIDocs struct {
 	reg *registry.Registry
 
-	once    sync.Once
-	v2      *spec.Swagger
-	v3      map[schema.GroupVersion]*spec3.OpenAPI
-	schemas map[string]*spec.Schema
-	err     error
+	once sync.Once
+	v2   *spec.Swagger
+	v3   map[schema.GroupVersion]*spec3.OpenAPI
+	err  error
+
+	schemasOnce sync.Once
+	schemas     map[string]*spec.Schema
+	schemasErr  error
 }
 
 func (d *openAPIDocs) build() {
@@ -60,11 +64,6 @@ func (d *openAPIDocs) build() {
 		})
 		if d.err != nil {
 			return
-		}
-		d.schemas = map[string]*spec.Schema{}
-		for name, s := range d.v2.Definitions {
-			s := s
-			d.schemas[name] = &s
 		}
 		d.v3 = map[schema.GroupVersion]*spec3.OpenAPI{}
 		for _, gv := range d.reg.GroupVersions() {
@@ -111,10 +110,32 @@ func (d *openAPIDocs) register(mux *http.ServeMux) {
 	v3.RegisterOpenAPIV3VersionedService("/openapi/v3", prefixMux{mux})
 }
 
-// Schemas returns the OpenAPI v2 definitions by name, for server-side apply.
+// Schemas returns the definitions of the served kinds (and of everything
+// they refer to) by name, for server-side apply and managedFields. It skips
+// the paths, so it is quicker than the whole document: the first write
+// after start-up waits for it.
 func (d *openAPIDocs) Schemas() (map[string]*spec.Schema, error) {
-	d.build()
-	return d.schemas, d.err
+	d.schemasOnce.Do(func() {
+		names := []string{"k8s.io/api/autoscaling/v1.Scale"}
+		for _, res := range d.reg.All() {
+			t := reflect.TypeOf(res.New()).Elem()
+			names = append(names, t.PkgPath()+"."+t.Name())
+		}
+		swagger, err := builder.BuildOpenAPIDefinitionsForResources(&common.Config{
+			GetDefinitions:    openapi.GetOpenAPIDefinitions,
+			GetDefinitionName: definitionName,
+		}, names...)
+		if err != nil {
+			d.schemasErr = err
+			return
+		}
+		d.schemas = map[string]*spec.Schema{}
+		for name, s := range swagger.Definitions {
+			s := s
+			d.schemas[name] = &s
+		}
+	})
+	return d.schemas, d.schemasErr
 }
 
 func openAPIGroupPath(gv schema.GroupVersion) string {

@@ -54,7 +54,11 @@ func TestOpenAPIDocuments(t *testing.T) {
 			t.Errorf("%s missing from the OpenAPI v3 document of %s", name, res.GroupVersion())
 		}
 	}
-	if _, err := managedfields.NewTypeConverter(d.schemas, false); err != nil {
+	schemas, err := d.Schemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := managedfields.NewTypeConverter(schemas, false); err != nil {
 		t.Fatalf("server-side apply cannot use the schemas: %v", err)
 	}
 }

@@ -117,14 +117,19 @@ func (s *Server) create(o *op, obj runtime.Object) (runtime.Object, error) {
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
-	kv, err := s.store.Create(objectKey(o.res, m.GetNamespace(), m.GetName()), data)
+	key := objectKey(o.res, m.GetNamespace(), m.GetName())
+	kv, err := s.store.Create(key, data)
 	if errors.Is(err, store.ErrExists) {
 		return nil, apierrors.NewAlreadyExists(o.gr(), m.GetName())
 	}
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
-	return decodeKV(o.res, kv)
+	created, err := decodeKV(o.res, kv)
+	if err == nil {
+		s.recordService(key, created)
+	}
+	return created, err
 }
 
 // immortalNamespaces cannot be deleted, as kube-apiserver's
@@ -247,15 +252,20 @@ func (s *Server) updateExisting(o *op, name string, createIfMissing bool, fn tra
 	if err != nil {
 		return nil, nil, err
 	}
+	s.recordService(key, obj)
 	// An object being deleted whose last finalizer was just removed goes
 	// away now, as in kube-apiserver.
 	if s.finishedDeleting(obj) {
-		if _, _, err := s.store.Delete(key, func(cur store.KeyValue) error {
+		_, _, err := s.store.Delete(key, func(cur store.KeyValue) error {
 			if cur.ModRevision != kv.ModRevision {
 				return errStale
 			}
 			return nil
-		}); err != nil && !errors.Is(err, errStale) && !errors.Is(err, store.ErrNotFound) {
+		})
+		switch {
+		case err == nil:
+			s.recordService(key, nil)
+		case !errors.Is(err, errStale) && !errors.Is(err, store.ErrNotFound):
 			return nil, nil, apierrors.NewInternalError(err)
 		}
 	}
@@ -460,6 +470,9 @@ func (s *Server) deleteObject(o *op, name string, opts *metav1.DeleteOptions) (r
 				return nil, false, apierrors.NewInternalError(err)
 			}
 			out, err := decodeKV(o.res, newKV)
+			if err == nil {
+				s.recordService(key, out)
+			}
 			return out, false, err
 		}
 		if o.dryRun {
@@ -480,6 +493,7 @@ func (s *Server) deleteObject(o *op, name string, opts *metav1.DeleteOptions) (r
 		if err != nil {
 			return nil, false, apierrors.NewInternalError(err)
 		}
+		s.recordService(key, nil)
 		out, err := decodeFromStore(o.res, deleted.Value, rev)
 		return out, true, err
 	}

@@ -69,7 +69,8 @@ type Server struct {
 	nodePorts  allocator.PortRange
 	// serviceMu serialises Service writes, so that an allocated ClusterIP
 	// or node port is stored before anyone else looks for a free one.
-	serviceMu sync.Mutex
+	serviceMu    sync.Mutex
+	serviceIndex *allocationIndex
 
 	apply     *applyManagers
 	discovery discoveryDocs
@@ -130,6 +131,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.store, err = store.Open(filepath.Join(cfg.DataDir, "state.db"), cfg.StoreOptions); err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	s.serviceIndex = newAllocationIndex()
+	if err := s.loadServiceIndex(); err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("reading the stored Services: %w", err)
 	}
 	s.openapi = &openAPIDocs{reg: s.reg}
 	s.apply = newApplyManagers(s.openapi)

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
@@ -14,48 +17,147 @@ import (
 // Services get their cluster IP and node ports from the API server itself,
 // when they are written, as in kube-apiserver's Service REST storage: a
 // requested value is checked (inside the range, not taken), a missing one
-// is picked at random. What is "taken" is read from the stored Services
-// while serviceMu is held, so the allocation state is simply the Services.
+// is picked at random. What is taken is kept in an index of the stored
+// Services' values, rebuilt from the store at start and updated after each
+// Service write, so the allocation state is simply the Services themselves.
 
-// serviceAllocations are the cluster IPs and node ports in use.
-type serviceAllocations struct {
-	ips   map[netip.Addr]bool
-	ports map[int32]bool
+// held is what one Service holds.
+type held struct {
+	ips   []netip.Addr
+	ports []int32
 }
 
-// serviceAllocationsExcept collects what every stored Service but the one
-// at key holds.
-func (s *Server) serviceAllocationsExcept(key string) (*serviceAllocations, error) {
+func heldBy(svc *corev1.Service) held {
+	var h held
+	for _, ip := range append([]string{svc.Spec.ClusterIP}, svc.Spec.ClusterIPs...) {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			h.ips = append(h.ips, a)
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 {
+			h.ports = append(h.ports, p.NodePort)
+		}
+	}
+	if svc.Spec.HealthCheckNodePort != 0 {
+		h.ports = append(h.ports, svc.Spec.HealthCheckNodePort)
+	}
+	return h
+}
+
+// allocationIndex counts how many stored Services hold each IP and port.
+type allocationIndex struct {
+	mu    sync.Mutex
+	byKey map[string]held
+	ips   map[netip.Addr]int
+	ports map[int32]int
+}
+
+func newAllocationIndex() *allocationIndex {
+	return &allocationIndex{byKey: map[string]held{}, ips: map[netip.Addr]int{}, ports: map[int32]int{}}
+}
+
+// set records what the Service at key holds now (nil: it is gone).
+func (x *allocationIndex) set(key string, svc *corev1.Service) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, ip := range x.byKey[key].ips {
+		if x.ips[ip]--; x.ips[ip] <= 0 {
+			delete(x.ips, ip)
+		}
+	}
+	for _, p := range x.byKey[key].ports {
+		if x.ports[p]--; x.ports[p] <= 0 {
+			delete(x.ports, p)
+		}
+	}
+	delete(x.byKey, key)
+	if svc == nil {
+		return
+	}
+	h := heldBy(svc)
+	x.byKey[key] = h
+	for _, ip := range h.ips {
+		x.ips[ip]++
+	}
+	for _, p := range h.ports {
+		x.ports[p]++
+	}
+}
+
+// loadServiceIndex builds the index from the stored Services.
+func (s *Server) loadServiceIndex() error {
 	res, _ := s.reg.Lookup(schema.GroupVersionResource{Version: "v1", Resource: "services"})
 	kvs, _, err := s.store.List(resourcePrefix(res))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	used := &serviceAllocations{ips: map[netip.Addr]bool{}, ports: map[int32]bool{}}
 	for _, kv := range kvs {
-		if kv.Key == key {
-			continue
-		}
 		obj, err := decodeKV(res, kv)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		svc := obj.(*corev1.Service)
-		for _, ip := range append([]string{svc.Spec.ClusterIP}, svc.Spec.ClusterIPs...) {
-			if a, err := netip.ParseAddr(ip); err == nil {
-				used.ips[a] = true
-			}
-		}
-		for _, p := range svc.Spec.Ports {
-			if p.NodePort != 0 {
-				used.ports[p.NodePort] = true
-			}
-		}
-		if svc.Spec.HealthCheckNodePort != 0 {
-			used.ports[svc.Spec.HealthCheckNodePort] = true
+		s.serviceIndex.set(kv.Key, obj.(*corev1.Service))
+	}
+	return nil
+}
+
+// recordService keeps the index in step after a write of any object: obj is
+// the stored object, or nil when the object at key was deleted.
+func (s *Server) recordService(key string, obj runtime.Object) {
+	if svc, ok := obj.(*corev1.Service); ok {
+		s.serviceIndex.set(key, svc)
+	} else if obj == nil && strings.HasPrefix(key, "/registry/services/") {
+		s.serviceIndex.set(key, nil)
+	}
+}
+
+// serviceAllocations is the view one allocation works with: what every
+// other Service holds, plus what this allocation has taken so far.
+type serviceAllocations struct {
+	index    *allocationIndex
+	own      held
+	newIPs   map[netip.Addr]bool
+	newPorts map[int32]bool
+}
+
+// serviceAllocationsExcept is the view for the Service at key (which may
+// keep what it holds).
+func (s *Server) serviceAllocationsExcept(key string) (*serviceAllocations, error) {
+	s.serviceIndex.mu.Lock()
+	own := s.serviceIndex.byKey[key]
+	s.serviceIndex.mu.Unlock()
+	return &serviceAllocations{index: s.serviceIndex, own: own, newIPs: map[netip.Addr]bool{}, newPorts: map[int32]bool{}}, nil
+}
+
+func (a *serviceAllocations) ipInUse(ip netip.Addr) bool {
+	if a.newIPs[ip] {
+		return true
+	}
+	a.index.mu.Lock()
+	n := a.index.ips[ip]
+	a.index.mu.Unlock()
+	for _, mine := range a.own.ips {
+		if mine == ip {
+			n--
 		}
 	}
-	return used, nil
+	return n > 0
+}
+
+func (a *serviceAllocations) portInUse(port int32) bool {
+	if a.newPorts[port] {
+		return true
+	}
+	a.index.mu.Lock()
+	n := a.index.ports[port]
+	a.index.mu.Unlock()
+	for _, mine := range a.own.ports {
+		if mine == port {
+			n--
+		}
+	}
+	return n > 0
 }
 
 // allocateServiceOnCreate locks Service allocation and allocates for a new
@@ -222,21 +324,21 @@ func (s *Server) allocateService(svc, old *corev1.Service, used *serviceAllocati
 	switch {
 	case headless:
 	case svc.Spec.ClusterIP == "":
-		ip, err := s.serviceIPs.Allocate(used.ips, nil)
+		ip, err := s.serviceIPs.Allocate(used.ipInUse, nil)
 		if err != nil {
 			return field.ErrorList{field.InternalError(spec.Child("clusterIPs"), err)}
 		}
 		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = ip.String(), []string{ip.String()}
-		used.ips[ip] = true
+		used.newIPs[ip] = true
 	case svc.Spec.ClusterIP != oldIP:
 		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
 		if err != nil {
 			break // not an IP: validation reports it
 		}
-		if err := s.serviceIPs.Check(ip, used.ips); err != nil {
+		if err := s.serviceIPs.Check(ip, used.ipInUse); err != nil {
 			return field.ErrorList{field.Invalid(spec.Child("clusterIPs"), svc.Spec.ClusterIPs, fmt.Sprintf("failed to allocate IP %s: %v", ip, err))}
 		}
-		used.ips[ip] = true
+		used.newIPs[ip] = true
 	}
 	return s.allocateNodePorts(svc, old, used)
 }
@@ -259,7 +361,7 @@ func (s *Server) allocateNodePorts(svc, old *corev1.Service, used *serviceAlloca
 				continue
 			}
 			if !held[p.NodePort] && !mine[p.NodePort] {
-				if err := s.nodePorts.Check(p.NodePort, used.ports); err != nil {
+				if err := s.nodePorts.Check(p.NodePort, used.portInUse); err != nil {
 					errs = append(errs, field.Invalid(ports.Index(i).Child("nodePort"), p.NodePort, err.Error()))
 					continue
 				}
@@ -271,7 +373,7 @@ func (s *Server) allocateNodePorts(svc, old *corev1.Service, used *serviceAlloca
 		return errs
 	}
 	for k := range mine {
-		used.ports[k] = true
+		used.newPorts[k] = true
 	}
 	if needsNodePorts(svc) {
 		for i := range svc.Spec.Ports {
@@ -289,29 +391,29 @@ func (s *Server) allocateNodePorts(svc, old *corev1.Service, used *serviceAlloca
 			if p.NodePort != 0 {
 				continue
 			}
-			np, err := s.nodePorts.Allocate(used.ports, nil)
+			np, err := s.nodePorts.Allocate(used.portInUse, nil)
 			if err != nil {
 				return field.ErrorList{field.Invalid(ports.Index(i).Child("nodePort"), p.NodePort, err.Error())}
 			}
 			p.NodePort = np
-			used.ports[np] = true
+			used.newPorts[np] = true
 		}
 	}
 	if needsHealthCheckNodePort(svc) {
 		hc := svc.Spec.HealthCheckNodePort
 		switch {
 		case hc == 0:
-			np, err := s.nodePorts.Allocate(used.ports, nil)
+			np, err := s.nodePorts.Allocate(used.portInUse, nil)
 			if err != nil {
 				return field.ErrorList{field.Invalid(field.NewPath("spec", "healthCheckNodePort"), hc, err.Error())}
 			}
 			svc.Spec.HealthCheckNodePort = np
-			used.ports[np] = true
+			used.newPorts[np] = true
 		case !held[hc]:
-			if err := s.nodePorts.Check(hc, used.ports); err != nil {
+			if err := s.nodePorts.Check(hc, used.portInUse); err != nil {
 				return field.ErrorList{field.Invalid(field.NewPath("spec", "healthCheckNodePort"), hc, err.Error())}
 			}
-			used.ports[hc] = true
+			used.newPorts[hc] = true
 		}
 	}
 	return nil

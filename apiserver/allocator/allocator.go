@@ -1,9 +1,9 @@
 // Package allocator hands out Service cluster IPs from the service CIDR and
 // node ports from the node-port range, the way kube-apiserver's allocators do.
 //
-// The allocators keep no state of their own: the caller passes the set of
-// values already in use (read from the stored Services under a lock), so an
-// allocation survives restarts simply because the Services do.
+// The allocators keep no state of their own: the caller says which values
+// are in use (the API server indexes the stored Services), so an allocation
+// survives restarts simply because the Services do.
 //
 // Like kube-apiserver (KEP-3070 and KEP-3668), each range is split into a
 // small lower "static" band, which dynamic allocation only uses once the upper
@@ -87,8 +87,8 @@ func (r *IPRange) staticBand() uint64 {
 }
 
 // Allocate picks a free address at random, from the upper band first.
-func (r *IPRange) Allocate(used map[netip.Addr]bool, rnd *rand.Rand) (netip.Addr, error) {
-	n, err := pick(r.size, r.staticBand(), func(i uint64) bool { return used[add(r.prefix.Addr(), i)] }, rnd)
+func (r *IPRange) Allocate(inUse func(netip.Addr) bool, rnd *rand.Rand) (netip.Addr, error) {
+	n, err := pick(r.size, r.staticBand(), func(i uint64) bool { return inUse(add(r.prefix.Addr(), i)) }, rnd)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("failed to allocate a serviceIP: %w", err)
 	}
@@ -97,11 +97,11 @@ func (r *IPRange) Allocate(used map[netip.Addr]bool, rnd *rand.Rand) (netip.Addr
 
 // Check validates a requested address: inside the range and not in use. The
 // error texts are kube-apiserver's.
-func (r *IPRange) Check(ip netip.Addr, used map[netip.Addr]bool) error {
+func (r *IPRange) Check(ip netip.Addr, inUse func(netip.Addr) bool) error {
 	if !r.Contains(ip) {
 		return fmt.Errorf("the provided IP (%s) is not in the valid range. The range of valid IPs is %s", ip, r.prefix)
 	}
-	if used[ip] {
+	if inUse(ip) {
 		return ErrAllocated
 	}
 	return nil
@@ -130,9 +130,9 @@ func (p PortRange) Contains(port int32) bool { return port >= p.Base && port < p
 
 // Allocate picks a free port at random, from the upper band first (the lower
 // 1/32 of the range, 16 to 128 ports, is left for ports chosen by hand).
-func (p PortRange) Allocate(used map[int32]bool, rnd *rand.Rand) (int32, error) {
+func (p PortRange) Allocate(inUse func(int32) bool, rnd *rand.Rand) (int32, error) {
 	size := uint64(p.Size)
-	n, err := pick(size, band(size, 16, 128, 32), func(i uint64) bool { return used[p.Base+int32(i)-1] }, rnd)
+	n, err := pick(size, band(size, 16, 128, 32), func(i uint64) bool { return inUse(p.Base + int32(i) - 1) }, rnd)
 	if err != nil {
 		return 0, fmt.Errorf("failed to allocate a nodePort: %w", err)
 	}
@@ -140,11 +140,11 @@ func (p PortRange) Allocate(used map[int32]bool, rnd *rand.Rand) (int32, error) 
 }
 
 // Check validates a requested node port, with kube-apiserver's messages.
-func (p PortRange) Check(port int32, used map[int32]bool) error {
+func (p PortRange) Check(port int32, inUse func(int32) bool) error {
 	if !p.Contains(port) {
 		return fmt.Errorf("provided port is not in the valid range. The range of valid ports is %s", p)
 	}
-	if used[port] {
+	if inUse(port) {
 		return errors.New("provided port is already allocated")
 	}
 	return nil

@@ -29,7 +29,7 @@ func TestIPRangeBasics(t *testing.T) {
 	if err == nil || err.Error() != "the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.96.0.0/12" {
 		t.Errorf("Check outside range: %v", err)
 	}
-	if err := r.Check(netip.MustParseAddr("10.96.0.10"), map[netip.Addr]bool{netip.MustParseAddr("10.96.0.10"): true}); err != ErrAllocated {
+	if err := r.Check(netip.MustParseAddr("10.96.0.10"), inSet(map[netip.Addr]bool{netip.MustParseAddr("10.96.0.10"): true})); err != ErrAllocated {
 		t.Errorf("Check taken: %v", err)
 	}
 	if _, err := NewIPRange("10.96.0.1/12"); err == nil || !strings.Contains(err.Error(), "10.96.0.0/12") {
@@ -42,7 +42,7 @@ func TestIPAllocatePrefersUpperBandAndFillsUp(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	used := map[netip.Addr]bool{}
 	for i := 0; i < 254; i++ {
-		ip, err := r.Allocate(used, rnd)
+		ip, err := r.Allocate(inSet(used), rnd)
 		if err != nil {
 			t.Fatalf("allocation %d: %v", i, err)
 		}
@@ -55,7 +55,7 @@ func TestIPAllocatePrefersUpperBandAndFillsUp(t *testing.T) {
 		}
 		used[ip] = true
 	}
-	if _, err := r.Allocate(used, rnd); err == nil || !strings.Contains(err.Error(), "range is full") {
+	if _, err := r.Allocate(inSet(used), rnd); err == nil || !strings.Contains(err.Error(), "range is full") {
 		t.Fatalf("full range: %v", err)
 	}
 }
@@ -68,13 +68,13 @@ func TestPortRange(t *testing.T) {
 	if err := p.Check(40000, nil); err == nil || err.Error() != "provided port is not in the valid range. The range of valid ports is 30000-32767" {
 		t.Errorf("Check out of range: %v", err)
 	}
-	if err := p.Check(30080, map[int32]bool{30080: true}); err == nil || err.Error() != "provided port is already allocated" {
+	if err := p.Check(30080, inSet(map[int32]bool{30080: true})); err == nil || err.Error() != "provided port is already allocated" {
 		t.Errorf("Check taken: %v", err)
 	}
 	rnd := rand.New(rand.NewPCG(3, 4))
 	used := map[int32]bool{}
 	for i := 0; i < int(p.Size); i++ {
-		port, err := p.Allocate(used, rnd)
+		port, err := p.Allocate(inSet(used), rnd)
 		if err != nil || used[port] || !p.Contains(port) {
 			t.Fatalf("allocation %d: %d %v", i, port, err)
 		}
@@ -83,7 +83,7 @@ func TestPortRange(t *testing.T) {
 		}
 		used[port] = true
 	}
-	if _, err := p.Allocate(used, rnd); err == nil {
+	if _, err := p.Allocate(inSet(used), rnd); err == nil {
 		t.Fatal("expected a full range")
 	}
 	for _, bad := range []string{"", "3-2", "0-10", "30000-70000", "x"} {
@@ -92,3 +92,5 @@ func TestPortRange(t *testing.T) {
 		}
 	}
 }
+
+func inSet[T comparable](m map[T]bool) func(T) bool { return func(v T) bool { return m[v] } }

@@ -93,6 +93,10 @@ func Start(t testing.TB, opts Options) *Lab {
 		l.Stop()
 		t.Fatal(err)
 	}
+	if err := l.mgr.WaitForNamespaceDefaults(ctx); err != nil {
+		l.Stop()
+		t.Fatal(err)
+	}
 	l.Kubeconfig = filepath.Join(opts.DataDir, "kubeconfig")
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["minilab"] = &clientcmdapi.Cluster{Server: srv.URL(), CertificateAuthorityData: srv.CAPEM()}

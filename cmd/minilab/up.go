@@ -227,6 +227,9 @@ func runLab(cfg *upConfig, interactive bool) error {
 	if err := mgr.WaitForSync(ctx); err != nil {
 		return err
 	}
+	if err := mgr.WaitForNamespaceDefaults(ctx); err != nil {
+		return err
+	}
 	info := runInfo{Name: cfg.name, PID: os.Getpid(), Server: srv.URL(), Kubeconfig: shown, Started: start,
 		ReadyAfter: time.Since(start).Round(time.Millisecond).String()}
 	if err := writeRunInfo(cfg.dataDir, info); err != nil {
