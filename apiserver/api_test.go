@@ -525,3 +525,57 @@ func TestProtobufRequestBodies(t *testing.T) {
 		t.Fatal("empty")
 	}
 }
+
+// Paths kubectl does not take but curl users and other clients do.
+func TestRawRequests(t *testing.T) {
+	lab := apiservertest.Start(t, apiservertest.Options{})
+	post := func(ct, query, body string) (int, string, string) {
+		resp, data := lab.Do("POST", "/api/v1/namespaces/default/configmaps"+query, map[string]string{"Content-Type": ct}, body)
+		return resp.StatusCode, resp.Header.Get("Warning"), string(data)
+	}
+	// Without fieldValidation the server warns about unknown fields.
+	code, warning, body := post("application/json", "", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"warned"},"bogus":1}`)
+	if code != 201 || warning != `299 - "unknown field \"bogus\""` {
+		t.Errorf("Warn: %d %q %s", code, warning, body)
+	}
+	// YAML bodies are accepted.
+	if code, _, body := post("application/yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  a: b\n"); code != 201 {
+		t.Errorf("YAML body: %d %s", code, body)
+	}
+	// An unknown body format is a 415.
+	if code, _, body := post("text/plain", "", "hello"); code != 415 || !strings.Contains(body, `"reason":"UnsupportedMediaType"`) {
+		t.Errorf("text/plain body: %d %s", code, body)
+	}
+	// A kind that does not belong to the URL is refused.
+	if code, _, body := post("application/json", "", `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}`); code != 400 || !strings.Contains(body, "does not match the expected kind") {
+		t.Errorf("wrong kind: %d %s", code, body)
+	}
+	// Invalid objects are 422 with field causes.
+	resp, data := lab.Do("POST", "/api/v1/namespaces/default/services", map[string]string{"Content-Type": "application/json"},
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"bad"},"spec":{"ports":[{"port":0,"targetPort":80}]}}`)
+	var st metav1.Status
+	json.Unmarshal(data, &st)
+	if resp.StatusCode != 422 || st.Reason != metav1.StatusReasonInvalid || st.Details == nil || len(st.Details.Causes) != 1 ||
+		st.Details.Causes[0].Field != "spec.ports[0].port" || st.Details.Causes[0].Type != metav1.CauseTypeFieldValueInvalid {
+		t.Errorf("invalid service: %d %s", resp.StatusCode, data)
+	}
+	// A watch with timeoutSeconds ends by itself.
+	start := time.Now()
+	resp, _ = lab.Do("GET", "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&resourceVersion=0", nil, "")
+	if resp.StatusCode != 200 || time.Since(start) > 5*time.Second || time.Since(start) < time.Second {
+		t.Errorf("watch with timeoutSeconds=1 took %v (%d)", time.Since(start), resp.StatusCode)
+	}
+	// A Table watch sends column definitions once, in the first event.
+	resp, data = lab.Do("GET", "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&resourceVersion=0",
+		map[string]string{"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}, "")
+	if resp.Header.Get("Content-Type") != "application/json;as=Table;v=v1;g=meta.k8s.io" || strings.Count(string(data), `"columnDefinitions":[{`) != 1 ||
+		strings.Count(string(data), `"type":"ADDED"`) != 3 {
+		t.Errorf("Table watch: %s\n%s", resp.Header.Get("Content-Type"), data)
+	}
+	// Unknown resources and paths are 404 Status objects.
+	for _, path := range []string{"/api/v1/namespaces/default/secrets", "/apis/apps/v1/deployments/x", "/nope"} {
+		if resp, data := lab.Do("GET", path, nil, ""); resp.StatusCode != 404 || !strings.Contains(string(data), `"kind":"Status"`) {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, data)
+		}
+	}
+}

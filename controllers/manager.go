@@ -74,13 +74,22 @@ func Start(ctx context.Context, cfg *rest.Config, caPEM []byte) (*Manager, error
 	}
 	m.factory.Start(ctx.Done())
 	m.gc.Start(ctx)
-	for _, run := range []func(context.Context){nsController.Run, saController.Run} {
-		m.wg.Add(1)
-		go func(run func(context.Context)) {
-			defer m.wg.Done()
-			run(ctx)
-		}(run)
-	}
+	// The loops start once the caches hold the initial lists, so that they
+	// act on the whole state.
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if m.WaitForSync(ctx) != nil {
+			return
+		}
+		for _, run := range []func(context.Context){nsController.Run, saController.Run} {
+			m.wg.Add(1)
+			go func(run func(context.Context)) {
+				defer m.wg.Done()
+				run(ctx)
+			}(run)
+		}
+	}()
 	return m, nil
 }
 

@@ -35,7 +35,6 @@ type Controller struct {
 	metadata  metadata.Interface
 	resources []schema.GroupVersionResource // namespaced resources to empty
 	lister    listerscorev1.NamespaceLister
-	synced    cache.InformerSynced
 	queue     workqueue.TypedRateLimitingInterface[string]
 }
 
@@ -44,7 +43,7 @@ func New(client kubernetes.Interface, md metadata.Interface, factory informers.S
 	inf := factory.Core().V1().Namespaces()
 	c := &Controller{
 		client: client, metadata: md, resources: namespaced,
-		lister: inf.Lister(), synced: inf.Informer().HasSynced,
+		lister: inf.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 5*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
@@ -61,14 +60,14 @@ func New(client kubernetes.Interface, md metadata.Interface, factory informers.S
 	return c
 }
 
-// Run processes namespaces until ctx ends.
+// Run processes namespaces until ctx ends. Start it once the informers
+// have synced (the manager does).
 func (c *Controller) Run(ctx context.Context) {
 	defer c.queue.ShutDown()
 	go func() {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	}()
-	cache.WaitForCacheSync(ctx.Done(), c.synced)
 	for {
 		name, quit := c.queue.Get()
 		if quit {

@@ -33,7 +33,6 @@ type Controller struct {
 	namespaces listerscorev1.NamespaceLister
 	accounts   listerscorev1.ServiceAccountLister
 	configMaps listerscorev1.ConfigMapLister
-	synced     []cache.InformerSynced
 	queue      workqueue.TypedRateLimitingInterface[string]
 }
 
@@ -45,7 +44,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 	c := &Controller{
 		client: client, caPEM: string(caPEM),
 		namespaces: ns.Lister(), accounts: sa.Lister(), configMaps: cm.Lister(),
-		synced: []cache.InformerSynced{ns.Informer().HasSynced, sa.Informer().HasSynced, cm.Informer().HasSynced},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 10*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "serviceaccount"}),
@@ -68,13 +66,13 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 	return c
 }
 
-// Run processes namespaces until ctx ends.
+// Run processes namespaces until ctx ends. Start it once the informers
+// have synced (the manager does).
 func (c *Controller) Run(ctx context.Context) {
 	go func() {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	}()
-	cache.WaitForCacheSync(ctx.Done(), c.synced...)
 	for {
 		name, quit := c.queue.Get()
 		if quit {
