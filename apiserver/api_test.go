@@ -239,7 +239,8 @@ func contains(list []string, s string) bool {
 }
 
 // ownedTree creates a Deployment owning a ReplicaSet owning a Pod, linked
-// the way the deployment and replicaset controllers link them.
+// the way the deployment and replicaset controllers link them (labels
+// matching the owners' selectors, or the controllers release them).
 func ownedTree(t *testing.T, c kubernetes.Interface, name string) (*appsv1.Deployment, *appsv1.ReplicaSet, *corev1.Pod) {
 	t.Helper()
 	labels := map[string]string{"app": name}
@@ -254,7 +255,7 @@ func ownedTree(t *testing.T, c kubernetes.Interface, name string) (*appsv1.Deplo
 		return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}
 	}
 	rs, err := c.AppsV1().ReplicaSets("default").Create(bg, &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name + "-abc", OwnerReferences: owner("apps/v1", "Deployment", d.Name, d.UID)},
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-abc", Labels: labels, OwnerReferences: owner("apps/v1", "Deployment", d.Name, d.UID)},
 		Spec:       appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -577,5 +578,35 @@ func TestRawRequests(t *testing.T) {
 		if resp, data := lab.Do("GET", path, nil, ""); resp.StatusCode != 404 || !strings.Contains(string(data), `"kind":"Status"`) {
 			t.Errorf("GET %s: %d %s", path, resp.StatusCode, data)
 		}
+	}
+}
+
+// The scheduler places pods through pods/binding, once.
+func TestPodBinding(t *testing.T) {
+	lab := apiservertest.Start(t, apiservertest.Options{})
+	pods := lab.Client().CoreV1().Pods("default")
+	pod, err := pods.Create(bg, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx"}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind := func(node string) error {
+		return pods.Bind(bg, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: pod.UID},
+			Target: corev1.ObjectReference{Kind: "Node", Name: node}}, metav1.CreateOptions{})
+	}
+	if err := bind("w1"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := pods.Get(bg, "p", metav1.GetOptions{})
+	if got.Spec.NodeName != "w1" || len(got.Status.Conditions) != 1 || got.Status.Conditions[0].Type != corev1.PodScheduled {
+		t.Fatalf("bound pod: %+v %+v", got.Spec.NodeName, got.Status.Conditions)
+	}
+	if err := bind("w2"); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), `pod p is already assigned to node "w1"`) {
+		t.Fatalf("second binding: %v", err)
+	}
+	// spec.nodeName cannot be changed by an update.
+	got.Spec.NodeName = "w2"
+	if _, err := pods.Update(bg, got, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+		t.Fatalf("changing nodeName through an update: %v", err)
 	}
 }

@@ -36,6 +36,7 @@ var subresourceVerbs = map[string][]string{
 	"status":   {"get", "patch", "update"},
 	"scale":    {"get", "patch", "update"},
 	"finalize": {"update"},
+	"binding":  {"create"},
 }
 
 // discoveryDocs are built once from the registry.

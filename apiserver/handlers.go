@@ -139,6 +139,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, res *registr
 }
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, o *op, info requestInfo, out output) {
+	if info.Subresource == "binding" {
+		s.handleBinding(w, r, o, info.Name)
+		return
+	}
 	if info.Name != "" || info.Subresource != "" {
 		writeError(w, r, apierrors.NewMethodNotSupported(o.gr(), "create"))
 		return

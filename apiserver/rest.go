@@ -314,14 +314,11 @@ func (s *Server) prepareUpdate(o *op, obj, old runtime.Object, svcUsed *serviceA
 	}
 	switch o.subresource {
 	case "status":
+		// What a status writer may not change is the strategy's to say:
+		// always the spec, for some resources labels or owners too.
 		if o.res.KeepOnStatusUpdate != nil {
 			o.res.KeepOnStatusUpdate(obj, old)
 		}
-		// A status writer may not touch labels, owners and the like either.
-		m.SetLabels(oldMeta.GetLabels())
-		m.SetAnnotations(oldMeta.GetAnnotations())
-		m.SetOwnerReferences(oldMeta.GetOwnerReferences())
-		m.SetFinalizers(oldMeta.GetFinalizers())
 	case "finalize":
 		// Only spec.finalizers changes (namespaces).
 		ns, oldNs := obj.(*corev1.Namespace), old.(*corev1.Namespace)
@@ -523,13 +520,14 @@ func (s *Server) markForDeletion(obj runtime.Object, policy metav1.DeletionPropa
 		finalizers = append(without(metav1.FinalizerOrphanDependents), metav1.FinalizerDeleteDependents)
 	}
 	if m.GetDeletionTimestamp() != nil {
-		// Already being deleted: only a shorter grace period for a pod, or
-		// a changed propagation, changes anything.
+		// Already being deleted: a pod's grace period may only shrink; 0
+		// (the kubelet reporting its containers stopped, or --force) ends
+		// it now unless finalizers hold the object.
 		m.SetFinalizers(dedupe(finalizers))
 		if pod, ok := obj.(*corev1.Pod); ok && opts.GracePeriodSeconds != nil && pod.DeletionGracePeriodSeconds != nil && *opts.GracePeriodSeconds < *pod.DeletionGracePeriodSeconds {
 			grace := *opts.GracePeriodSeconds
-			if grace == 0 && !s.kubeletGone(pod) {
-				grace = 1 // the kubelet finishes it; a 0 from it means "gone"
+			if grace == 0 && len(pod.Finalizers) == 0 {
+				return obj, false
 			}
 			ts := metav1.NewTime(time.Now().Add(time.Duration(grace) * time.Second))
 			pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds = &ts, &grace

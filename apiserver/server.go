@@ -82,6 +82,7 @@ type Server struct {
 	stop     context.CancelFunc
 	local    *pipeListener
 	listener net.Listener
+	extra    []net.Listener
 	servers  []*http.Server
 	started  time.Time
 	logf     func(format string, args ...interface{})
@@ -206,6 +207,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.servers = []*http.Server{external, internal}
 	errc := make(chan error, 2)
 	go func() { errc <- external.Serve(tls.NewListener(s.listener, tlsConfig)) }()
+	for _, l := range s.extra {
+		l := l
+		go func() { errc <- external.Serve(tls.NewListener(l, tlsConfig)) }()
+	}
 	go func() { errc <- internal.Serve(s.local) }()
 	go s.runMaintenance(ctx)
 	select {
@@ -235,6 +240,11 @@ func (s *Server) Shutdown() {
 	}
 	s.store.Close()
 }
+
+// AddListener serves HTTPS on one more listener from Serve on: the API as
+// pods reach it, at the control-plane node's address behind the
+// `kubernetes` Service (opened inside that node's network namespace).
+func (s *Server) AddListener(l net.Listener) { s.extra = append(s.extra, l) }
 
 // Addr returns the HTTPS address, e.g. 127.0.0.1:6443.
 func (s *Server) Addr() string {

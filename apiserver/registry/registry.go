@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -233,7 +234,7 @@ func resources() []*Resource {
 		},
 		{
 			Version: "v1", Kind: "Pod", Resource: "pods", Singular: "pod", Namespaced: true,
-			ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status"},
+			ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status", "binding"},
 			// A new pod is Pending until the scheduler and kubelet act on it.
 			ResetOnCreate: func(obj runtime.Object) {
 				pod := obj.(*corev1.Pod)
@@ -242,8 +243,11 @@ func resources() []*Resource {
 			KeepOnUpdate: func(obj, old runtime.Object) {
 				obj.(*corev1.Pod).Status = old.(*corev1.Pod).Status
 			},
+			// Old kubelets corrupted ownerReferences through /status, so
+			// kube-apiserver keeps them (and the spec) from the stored pod.
 			KeepOnStatusUpdate: func(obj, old runtime.Object) {
 				obj.(*corev1.Pod).Spec = old.(*corev1.Pod).Spec
+				obj.(*corev1.Pod).OwnerReferences = old.(*corev1.Pod).OwnerReferences
 			},
 			Fields: podFields,
 		},
@@ -306,7 +310,12 @@ func workload(kind, plural, short string, subresources []string) *Resource {
 	}
 	r.ResetOnCreate = func(obj runtime.Object) { setWorkloadStatus(obj, nil) }
 	r.KeepOnUpdate = func(obj, old runtime.Object) { setWorkloadStatus(obj, old) }
-	r.KeepOnStatusUpdate = func(obj, old runtime.Object) { setWorkloadSpec(obj, old) }
+	// A workload's status writer (its controller) may set annotations, as
+	// the deployment controller does with the revision, but not labels.
+	r.KeepOnStatusUpdate = func(obj, old runtime.Object) {
+		setWorkloadSpec(obj, old)
+		obj.(metav1.Object).SetLabels(old.(metav1.Object).GetLabels())
+	}
 	r.SpecOf = func(obj runtime.Object) interface{} { return workloadSpec(obj) }
 	if kind == "ReplicaSet" {
 		r.Fields = func(obj runtime.Object) fields.Set {
