@@ -1,0 +1,206 @@
+package iptables
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestServicePortNameString(t *testing.T) {
+	for _, tc := range []struct {
+		name ServicePortName
+		want string
+	}{
+		{portName("ns1", "svc1", "p80"), "ns1/svc1:p80"},
+		{ServicePortName{Namespace: "default", Name: "web", Protocol: corev1.ProtocolUDP}, "default/web"},
+	} {
+		if got := tc.name.String(); got != tc.want {
+			t.Errorf("%#v.String() = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Golden values from kube-proxy's unit tests (TestOverallIPTablesRules,
+// TestSyncProxyRulesRepeated, TestSyncProxyRulesLargeClusterMode).
+func TestServiceChainName(t *testing.T) {
+	for _, tc := range []struct {
+		prefix string
+		name   ServicePortName
+		want   string
+	}{
+		{"KUBE-SVC-", portName("ns1", "svc1", "p80"), "KUBE-SVC-XPGD46QRK7WJZT7O"},
+		{"KUBE-SVL-", portName("ns1", "svc1", "p80"), "KUBE-SVL-XPGD46QRK7WJZT7O"},
+		{"KUBE-EXT-", portName("ns1", "svc1", "p80"), "KUBE-EXT-XPGD46QRK7WJZT7O"},
+		{"KUBE-FW-", portName("ns1", "svc1", "p80"), "KUBE-FW-XPGD46QRK7WJZT7O"},
+		{"KUBE-SVC-", portName("ns2", "svc2", "p80"), "KUBE-SVC-GNZBNJ2PO5MGZ6GT"},
+		{"KUBE-SVC-", portName("ns3", "svc3", "p80"), "KUBE-SVC-X27LE4BHSL4DOUIK"},
+		{"KUBE-SVC-", portName("ns4", "svc4", "p80"), "KUBE-SVC-4SW47YFZTEDKD3PK"},
+		{"KUBE-SVC-", portName("ns5", "svc5", "p80"), "KUBE-SVC-NUKIZ6OKUXPJNT4C"},
+		{"KUBE-SVC-", portName("ns2", "svc2", "p8080"), "KUBE-SVC-2VJB64SDSIJUP5T6"},
+		{"KUBE-SVC-", portName("ns4", "svc4", "p8082"), "KUBE-SVC-EBDQOQU5SJFXRIL3"},
+	} {
+		if got := ServiceChainName(tc.prefix, tc.name); got != tc.want {
+			t.Errorf("ServiceChainName(%q, %s) = %s, want %s", tc.prefix, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestEndpointChainName(t *testing.T) {
+	for _, tc := range []struct {
+		name ServicePortName
+		ep   string
+		want string
+	}{
+		{portName("ns1", "svc1", "p80"), "10.180.0.1:80", "KUBE-SEP-SXIVWICOYRO3J4NJ"},
+		{portName("ns2", "svc2", "p80"), "10.180.0.2:80", "KUBE-SEP-RS4RBKLTHTF2IUXJ"},
+		{portName("ns3", "svc3", "p80"), "10.180.0.3:80", "KUBE-SEP-OYPFS5VJICHGATKP"},
+		{portName("ns4", "svc4", "p80"), "10.180.0.4:80", "KUBE-SEP-UKSFD7AGPMPPLUHC"},
+		{portName("ns4", "svc4", "p80"), "10.180.0.5:80", "KUBE-SEP-C6EBXVWJJZMIWKLZ"},
+		{portName("ns5", "svc5", "p80"), "10.180.0.3:80", "KUBE-SEP-I77PXRDZVX7PMWMN"},
+		{portName("ns1", "svc1", "p80"), "10.0.1.1:80", "KUBE-SEP-SNQ3ZNILQDEJNDQO"},
+		{portName("ns2", "svc2", "p8080"), "10.0.2.1:8080", "KUBE-SEP-UHEGFW77JX3KXTOV"},
+		{portName("ns3", "svc3", "p80"), "10.0.3.1:80", "KUBE-SEP-BSWRHOQ77KEXZLNL"},
+		{portName("ns1", "svc1", "p80"), "10.0.0.0:80", "KUBE-SEP-DKGQUZGBKLTPAR56"},
+		{portName("ns3", "svc3", "p8081"), "203.0.113.4:8081", "KUBE-SEP-RUVVH7YV3PHQBDOS"},
+		{portName("ns4", "svc4", "p8082"), "10.4.0.1:8082", "KUBE-SEP-SU5STNODRYEWJAUF"},
+	} {
+		if got := EndpointChainName(tc.name, tc.ep); got != tc.want {
+			t.Errorf("EndpointChainName(%s, %s) = %s, want %s", tc.name, tc.ep, got, tc.want)
+		}
+	}
+}
+
+func TestChainNameProtocolIsPartOfTheHash(t *testing.T) {
+	tcp := portName("ns1", "svc1", "p80")
+	udp := tcp
+	udp.Protocol = corev1.ProtocolUDP
+	if ServiceChainName("KUBE-SVC-", tcp) == ServiceChainName("KUBE-SVC-", udp) {
+		t.Error("TCP and UDP ports of one service got the same chain")
+	}
+	// An empty protocol is the API default, TCP.
+	tcp.Protocol = ""
+	if got := ServiceChainName("KUBE-SVC-", tcp); got != "KUBE-SVC-XPGD46QRK7WJZT7O" {
+		t.Errorf("empty protocol: got %s", got)
+	}
+}
+
+func TestProbability(t *testing.T) {
+	for n, want := range map[int]string{
+		1:      "1.0000000000",
+		2:      "0.5000000000",
+		3:      "0.3333333333",
+		4:      "0.2500000000",
+		10:     "0.1000000000",
+		100:    "0.0100000000",
+		1000:   "0.0010000000",
+		10000:  "0.0001000000",
+		100000: "0.0000100000",
+		100001: "0.0000099999",
+	} {
+		if got := Probability(n); got != want {
+			t.Errorf("Probability(%d) = %s, want %s", n, got, want)
+		}
+	}
+	// Ten digits keep 1/n strictly decreasing up to 100000 endpoints.
+	prev := Probability(1)
+	for n := 2; n <= 100000; n++ {
+		p := Probability(n)
+		if p >= prev {
+			t.Fatalf("Probability(%d) = %s is not below Probability(%d) = %s", n, p, n-1, prev)
+		}
+		prev = p
+	}
+}
+
+func TestOwnedChain(t *testing.T) {
+	for name, want := range map[string]bool{
+		"KUBE-SVC-XPGD46QRK7WJZT7O": true,
+		"KUBE-SVL-XPGD46QRK7WJZT7O": true,
+		"KUBE-EXT-XPGD46QRK7WJZT7O": true,
+		"KUBE-FW-XPGD46QRK7WJZT7O":  true,
+		"KUBE-SEP-SXIVWICOYRO3J4NJ": true,
+		"KUBE-SERVICES":             false,
+		"KUBE-NODEPORTS":            false,
+		"KUBE-MARK-MASQ":            false,
+		"KUBE-POSTROUTING":          false,
+		"KUBE-PROXY-CANARY":         false,
+		"KUBE-XLB-XPGD46QRK7WJZT7O": false,
+		"DOCKER":                    false,
+	} {
+		if got := OwnedChain(name); got != want {
+			t.Errorf("OwnedChain(%s) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestStaleChains(t *testing.T) {
+	save := []byte(`# Generated by iptables-save v1.8.9 (nf_tables) on Sat Nov 22 02:07:00 2025
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]
+:KUBE-SEP-UKSFD7AGPMPPLUHC - [0:0]
+:KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
+:KUBE-SVC-4SW47YFZTEDKD3PK - [0:0]
+:KUBE-XLB-4SW47YFZTEDKD3PK - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A KUBE-SVC-XPGD46QRK7WJZT7O -j KUBE-SEP-SXIVWICOYRO3J4NJ
+COMMIT
+# Completed on Sat Nov 22 02:07:00 2025
+`)
+	active := []string{"KUBE-SERVICES", "KUBE-SVC-XPGD46QRK7WJZT7O", "KUBE-SEP-SXIVWICOYRO3J4NJ"}
+	got := StaleChains(save, active)
+	want := []string{"KUBE-SEP-UKSFD7AGPMPPLUHC", "KUBE-SVC-4SW47YFZTEDKD3PK"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("StaleChains = %v, want %v", got, want)
+	}
+	// Chains of other tables in a full dump are not nat chains.
+	if got := StaleChains([]byte("*filter\n:KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]\nCOMMIT\n"), nil); len(got) != 0 {
+		t.Errorf("filter chains reported as stale: %v", got)
+	}
+}
+
+func TestJumpRules(t *testing.T) {
+	// In kube-proxy's order; each is inserted at the top when missing.
+	want := []string{
+		"filter INPUT -m conntrack --ctstate NEW -m comment --comment kubernetes externally-visible service portals -j KUBE-EXTERNAL-SERVICES",
+		"filter FORWARD -m conntrack --ctstate NEW -m comment --comment kubernetes externally-visible service portals -j KUBE-EXTERNAL-SERVICES",
+		"filter INPUT -m comment --comment kubernetes health check service ports -j KUBE-NODEPORTS",
+		"filter FORWARD -m conntrack --ctstate NEW -m comment --comment kubernetes service portals -j KUBE-SERVICES",
+		"filter OUTPUT -m conntrack --ctstate NEW -m comment --comment kubernetes service portals -j KUBE-SERVICES",
+		"filter FORWARD -m comment --comment kubernetes forwarding rules -j KUBE-FORWARD",
+		"filter INPUT -m conntrack --ctstate NEW -m comment --comment kubernetes load balancer firewall -j KUBE-PROXY-FIREWALL",
+		"filter OUTPUT -m conntrack --ctstate NEW -m comment --comment kubernetes load balancer firewall -j KUBE-PROXY-FIREWALL",
+		"filter FORWARD -m conntrack --ctstate NEW -m comment --comment kubernetes load balancer firewall -j KUBE-PROXY-FIREWALL",
+		"nat OUTPUT -m comment --comment kubernetes service portals -j KUBE-SERVICES",
+		"nat PREROUTING -m comment --comment kubernetes service portals -j KUBE-SERVICES",
+		"nat POSTROUTING -m comment --comment kubernetes postrouting rules -j KUBE-POSTROUTING",
+		"filter INPUT -j KUBE-FIREWALL",
+		"filter OUTPUT -j KUBE-FIREWALL",
+	}
+	got := JumpRules()
+	if len(got) != len(want) {
+		t.Fatalf("got %d jump rules, want %d", len(got), len(want))
+	}
+	for i, j := range got {
+		line := j.Table + " " + j.Chain
+		for _, a := range j.Args {
+			line += " " + a
+		}
+		if line != want[i] {
+			t.Errorf("jump %d:\n got %s\nwant %s", i, line, want[i])
+		}
+	}
+	if got[0].Target() != "KUBE-EXTERNAL-SERVICES" || got[len(got)-1].Target() != "KUBE-FIREWALL" {
+		t.Errorf("Target() = %s, %s", got[0].Target(), got[len(got)-1].Target())
+	}
+	// The comment is one argument (exec, not a restore line): no quotes.
+	if got[0].Args[7] != "kubernetes externally-visible service portals" {
+		t.Errorf("comment argument = %q", got[0].Args[7])
+	}
+}
