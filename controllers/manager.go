@@ -16,13 +16,22 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/informers"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 
+	"github.com/minilab/minilab/controllers/deployment"
+	"github.com/minilab/minilab/controllers/endpoint"
+	"github.com/minilab/minilab/controllers/endpointslice"
 	"github.com/minilab/minilab/controllers/garbagecollector"
 	"github.com/minilab/minilab/controllers/namespace"
+	"github.com/minilab/minilab/controllers/replicaset"
+	"github.com/minilab/minilab/controllers/scheduler"
 	"github.com/minilab/minilab/controllers/serviceaccount"
 )
 
@@ -34,6 +43,7 @@ type Manager struct {
 	informers []cache.SharedIndexInformer
 	gc        *garbagecollector.Collector
 	client    kubernetes.Interface
+	events    record.EventBroadcaster
 }
 
 // Start discovers the served resources and starts every controller.
@@ -64,11 +74,37 @@ func Start(ctx context.Context, cfg *rest.Config, caPEM []byte) (*Manager, error
 	m.gc = garbagecollector.New(md, resources)
 	nsController := namespace.New(client, md, m.factory, namespaced)
 	saController := serviceaccount.New(client, m.factory, caPEM)
+	// Events go to the API as core/v1 Events, each controller under its
+	// upstream component name (what `kubectl describe` shows under From).
+	m.events = record.NewBroadcaster(record.WithContext(ctx))
+	m.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	recorder := func(component string) record.EventRecorder {
+		return m.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+	}
+	deployments := deployment.NewController(client, m.factory, recorder("deployment-controller"))
+	replicaSets := replicaset.NewController(client, m.factory, recorder("replicaset-controller"))
+	endpoints := endpoint.NewController(client, m.factory, recorder("endpoint-controller"))
+	slices := endpointslice.NewController(client, m.factory, recorder("endpointslice-controller"))
+	sched := scheduler.New(client, m.factory, recorder("default-scheduler"))
+	loops := []func(context.Context){
+		nsController.Run, saController.Run, sched.Run,
+		func(ctx context.Context) { deployments.Run(ctx, 2) },
+		func(ctx context.Context) { replicaSets.Run(ctx, 2) },
+		func(ctx context.Context) { endpoints.Run(ctx, 2) },
+		func(ctx context.Context) { slices.Run(ctx, 2) },
+	}
 
 	for _, inf := range []cache.SharedIndexInformer{
 		m.factory.Core().V1().Namespaces().Informer(),
 		m.factory.Core().V1().ServiceAccounts().Informer(),
 		m.factory.Core().V1().ConfigMaps().Informer(),
+		m.factory.Core().V1().Pods().Informer(),
+		m.factory.Core().V1().Services().Informer(),
+		m.factory.Core().V1().Nodes().Informer(),
+		m.factory.Core().V1().Endpoints().Informer(),
+		m.factory.Discovery().V1().EndpointSlices().Informer(),
+		m.factory.Apps().V1().Deployments().Informer(),
+		m.factory.Apps().V1().ReplicaSets().Informer(),
 	} {
 		m.informers = append(m.informers, inf)
 	}
@@ -82,7 +118,7 @@ func Start(ctx context.Context, cfg *rest.Config, caPEM []byte) (*Manager, error
 		if m.WaitForSync(ctx) != nil {
 			return
 		}
-		for _, run := range []func(context.Context){nsController.Run, saController.Run} {
+		for _, run := range loops {
 			m.wg.Add(1)
 			go func(run func(context.Context)) {
 				defer m.wg.Done()
@@ -150,6 +186,7 @@ func (m *Manager) Stop() {
 	m.cancel()
 	m.factory.Shutdown()
 	m.wg.Wait()
+	m.events.Shutdown()
 }
 
 // deletableResources lists, through discovery as kube-controller-manager
