@@ -44,13 +44,14 @@ func TestMain(m *testing.M) {
 // testLab is one lab's name, data dir and the user kubeconfig it merges into.
 type testLab struct {
 	t          *testing.T
+	tb         testing.TB // t, or a benchmark's B
 	name, dir  string
 	kubeconfig string
 }
 
 func newTestLab(t *testing.T, name string) *testLab {
 	dir := t.TempDir()
-	l := &testLab{t: t, name: name, dir: filepath.Join(dir, "data"), kubeconfig: filepath.Join(dir, "user-kubeconfig")}
+	l := &testLab{t: t, tb: t, name: name, dir: filepath.Join(dir, "data"), kubeconfig: filepath.Join(dir, "user-kubeconfig")}
 	t.Cleanup(func() {
 		if info := readRunInfo(l.dir); info != nil {
 			stopProcess(info.PID, 5*time.Second)
@@ -60,7 +61,7 @@ func newTestLab(t *testing.T, name string) *testLab {
 }
 
 func (l *testLab) run(args ...string) (string, int) {
-	l.t.Helper()
+	l.tb.Helper()
 	cmd := exec.Command(binary, append([]string{"--name", l.name, "--data-dir", l.dir}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+l.kubeconfig, "SUDO_USER=")
 	out, err := cmd.CombinedOutput()
@@ -68,30 +69,30 @@ func (l *testLab) run(args ...string) (string, int) {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		l.t.Fatal(err)
+		l.tb.Fatal(err)
 	}
 	return string(out), code
 }
 
 func (l *testLab) up(extra ...string) string {
-	l.t.Helper()
+	l.tb.Helper()
 	out, code := l.run(append([]string{"up", "--api-port", "0"}, extra...)...)
 	if code != 0 {
-		l.t.Fatalf("minilab up failed (%d):\n%s", code, out)
+		l.tb.Fatalf("minilab up failed (%d):\n%s", code, out)
 	}
 	return out
 }
 
 func (l *testLab) client() kubernetes.Interface {
-	l.t.Helper()
+	l.tb.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(l.dir, "kubeconfig"))
 	if err != nil {
-		l.t.Fatal(err)
+		l.tb.Fatal(err)
 	}
 	cfg.QPS = -1 // no client-side rate limit: the burst below is the point
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		l.t.Fatal(err)
+		l.tb.Fatal(err)
 	}
 	return c
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,8 +16,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/minilab/minilab/apiserver"
-	"github.com/minilab/minilab/controllers"
+	"github.com/minilab/minilab/apiserver/allocator"
+	"github.com/minilab/minilab/nodes"
 )
 
 func upCommand() *cli.Command {
@@ -31,7 +30,11 @@ func upCommand() *cli.Command {
 			&cli.IntFlag{Name: "api-port", Value: 6443, Usage: "`PORT` of the API server (0 picks a free one)"},
 			&cli.StringFlag{Name: "service-cidr", Value: "10.96.0.0/12", Usage: "`CIDR` ClusterIPs come from"},
 			&cli.StringFlag{Name: "node-port-range", Value: "30000-32767", Usage: "`RANGE` node ports come from"},
-			&cli.StringFlag{Name: "node-cidr", Value: "172.30.0.0/24", Usage: "`CIDR` of the lab's node network (the control plane is its .2)"},
+			&cli.StringFlag{Name: "node-cidr", Value: "172.30.0.0/24", Usage: "`CIDR` of the lab's node network (the host bridge is its .1, the control plane .2)"},
+			&cli.StringFlag{Name: "pod-cidr", Value: "10.244.0.0/16", Usage: "`CIDR` of the pod network, one /24 per node"},
+			&cli.IntFlag{Name: "workers", Value: 2, Usage: "number of worker `NODES`"},
+			&cli.BoolFlag{Name: "api-only", Usage: "serve only the API and controllers: no nodes, pods or network (needs no root)"},
+			&cli.StringFlag{Name: "host-netns", Usage: "put the lab's host side (bridge, routes) into this existing network `NAMESPACE` instead of the host's (tests use a throwaway one)", Hidden: true},
 			&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` to merge the lab's context into (default: $KUBECONFIG or the invoking user's ~/.kube/config)"},
 			&cli.BoolFlag{Name: "no-merge-kubeconfig", Usage: "only write <data-dir>/kubeconfig; leave the user's kubeconfig alone"},
 		},
@@ -45,7 +48,10 @@ type upConfig struct {
 	apiAddress             string
 	apiPort                int
 	serviceCIDR, nodePorts string
-	nodeCIDR               netip.Prefix
+	nodeCIDR, podCIDR      netip.Prefix
+	workers                int
+	apiOnly                bool
+	hostNetns              string
 	kubeconfig             string
 	mergeKubeconfig        bool
 }
@@ -60,6 +66,7 @@ func parseUpFlags(c *cli.Context) (*upConfig, error) {
 		apiAddress: c.String("api-address"), apiPort: c.Int("api-port"),
 		serviceCIDR: c.String("service-cidr"), nodePorts: c.String("node-port-range"),
 		kubeconfig: c.String("kubeconfig"), mergeKubeconfig: !c.Bool("no-merge-kubeconfig"),
+		workers: c.Int("workers"), apiOnly: c.Bool("api-only"), hostNetns: c.String("host-netns"),
 	}
 	if net.ParseIP(cfg.apiAddress) == nil {
 		return nil, fmt.Errorf("invalid --api-address %q: give an IP address such as 127.0.0.1", cfg.apiAddress)
@@ -71,7 +78,32 @@ func parseUpFlags(c *cli.Context) (*upConfig, error) {
 		return nil, fmt.Errorf("invalid --node-cidr %q: give an IPv4 network of /24 or larger, e.g. 172.30.0.0/24", c.String("node-cidr"))
 	}
 	cfg.nodeCIDR = cfg.nodeCIDR.Masked()
+	if cfg.podCIDR, err = netip.ParsePrefix(c.String("pod-cidr")); err != nil || !cfg.podCIDR.Addr().Is4() {
+		return nil, fmt.Errorf("invalid --pod-cidr %q: give an IPv4 network such as 10.244.0.0/16", c.String("pod-cidr"))
+	}
+	cfg.podCIDR = cfg.podCIDR.Masked()
+	if _, err := allocator.NewIPRange(cfg.serviceCIDR); err != nil {
+		return nil, fmt.Errorf("invalid --service-cidr: %v", err)
+	}
+	if _, err := allocator.ParsePortRange(cfg.nodePorts); err != nil {
+		return nil, fmt.Errorf("invalid --node-port-range: %v", err)
+	}
+	if !cfg.apiOnly {
+		if err := cfg.nodesConfig().Validate(); err != nil {
+			return nil, err
+		}
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("minilab up builds network namespaces and needs root: run it with sudo (or add --api-only for the API alone)")
+		}
+	}
 	return cfg, nil
+}
+
+// nodesConfig is the lab's address plan for the nodes package.
+func (u *upConfig) nodesConfig() nodes.Config {
+	svc, _ := netip.ParsePrefix(u.serviceCIDR)
+	return nodes.Config{Name: u.name, NodeCIDR: u.nodeCIDR, PodCIDR: u.podCIDR, ServiceCIDR: svc,
+		Workers: u.workers, HostNetns: u.hostNetns}
 }
 
 // controlPlaneIP is the control-plane node's address: .2 of the node
@@ -85,7 +117,14 @@ func (u *upConfig) controlPlaneIP() net.IP {
 func (u *upConfig) childArgs() []string {
 	args := []string{"--name", u.name, "--data-dir", u.dataDir, "up", "--foreground",
 		"--api-address", u.apiAddress, "--api-port", strconv.Itoa(u.apiPort),
-		"--service-cidr", u.serviceCIDR, "--node-port-range", u.nodePorts, "--node-cidr", u.nodeCIDR.String()}
+		"--service-cidr", u.serviceCIDR, "--node-port-range", u.nodePorts, "--node-cidr", u.nodeCIDR.String(),
+		"--pod-cidr", u.podCIDR.String(), "--workers", strconv.Itoa(u.workers)}
+	if u.apiOnly {
+		args = append(args, "--api-only")
+	}
+	if u.hostNetns != "" {
+		args = append(args, "--host-netns", u.hostNetns)
+	}
 	if u.kubeconfig != "" {
 		args = append(args, "--kubeconfig", u.kubeconfig)
 	}
@@ -182,34 +221,15 @@ func runLab(cfg *upConfig, interactive bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := apiserver.New(apiserver.Config{
-		DataDir:          cfg.dataDir,
-		BindAddress:      cfg.apiAddress,
-		Port:             cfg.apiPort,
-		ServiceCIDR:      cfg.serviceCIDR,
-		NodePortRange:    cfg.nodePorts,
-		AdvertiseAddress: cfg.controlPlaneIP(),
-	})
+	lab, err := startLab(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if err := srv.Listen(); err != nil {
-		srv.Shutdown()
-		return err
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ctx) }()
-	defer srv.Shutdown()
-
-	mgr, err := controllers.Start(ctx, srv.LoopbackConfig(), srv.CAPEM())
-	if err != nil {
-		return err
-	}
-	defer mgr.Stop()
+	defer lab.stop()
 
 	kubeconfigPath := filepath.Join(cfg.dataDir, "kubeconfig")
-	lab := labKubeconfig(cfg.name, srv.URL(), srv.CAPEM(), srv.Token())
-	if err := writeKubeconfig(kubeconfigPath, lab); err != nil {
+	kc := labKubeconfig(cfg.name, lab.api.URL(), lab.api.CAPEM(), lab.api.Token())
+	if err := writeKubeconfig(kubeconfigPath, kc); err != nil {
 		return err
 	}
 	shown := kubeconfigPath
@@ -218,19 +238,16 @@ func runLab(cfg *upConfig, interactive bool) error {
 		if cfg.kubeconfig != "" {
 			path, uid, gid = cfg.kubeconfig, -1, -1
 		}
-		if err := mergeKubeconfig(path, uid, gid, lab, cfg.name); err != nil {
+		if err := mergeKubeconfig(path, uid, gid, kc, cfg.name); err != nil {
 			return err
 		}
 		os.WriteFile(mergedKubeconfigRecord(cfg.dataDir), []byte(path+"\n"), 0o600)
 		shown = fmt.Sprintf("%s (context %q merged into %s)", kubeconfigPath, cfg.name, path)
 	}
-	if err := mgr.WaitForSync(ctx); err != nil {
+	if err := lab.waitReady(ctx); err != nil {
 		return err
 	}
-	if err := mgr.WaitForNamespaceDefaults(ctx); err != nil {
-		return err
-	}
-	info := runInfo{Name: cfg.name, PID: os.Getpid(), Server: srv.URL(), Kubeconfig: shown, Started: start,
+	info := runInfo{Name: cfg.name, PID: os.Getpid(), Server: lab.api.URL(), Kubeconfig: shown, Started: start,
 		ReadyAfter: time.Since(start).Round(time.Millisecond).String()}
 	if err := writeRunInfo(cfg.dataDir, info); err != nil {
 		return err
@@ -240,17 +257,14 @@ func runLab(cfg *upConfig, interactive bool) error {
 		fmt.Printf("minilab %q is up in %.2fs (Ctrl-C stops it).\n", cfg.name, time.Since(start).Seconds())
 		printUsage(&info)
 	} else {
-		fmt.Printf("%s minilab %q ready in %s, API %s\n", time.Now().Format(time.RFC3339), cfg.name, info.ReadyAfter, srv.URL())
+		fmt.Printf("%s minilab %q ready in %s, API %s\n", time.Now().Format(time.RFC3339), cfg.name, info.ReadyAfter, lab.api.URL())
 	}
 	select {
 	case <-ctx.Done():
 		fmt.Printf("%s minilab %q stopping\n", time.Now().Format(time.RFC3339), cfg.name)
 		return nil
-	case err := <-serveErr:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-		return nil
+	case err := <-lab.serveErr:
+		return err
 	}
 }
 

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/minilab/minilab/apiserver"
+	"github.com/minilab/minilab/controllers"
+	"github.com/minilab/minilab/nodes"
+	"github.com/minilab/minilab/proxy"
+)
+
+// runningLab is everything one lab runs, in the order it starts: the API
+// server, the network (bridge, node namespaces, routes), the controllers,
+// a kubelet and a kube-proxy per node. It stops in the reverse order.
+type runningLab struct {
+	cfg      *upConfig
+	api      *apiserver.Server
+	network  *nodes.Network
+	mgr      *controllers.Manager
+	kubelets []*nodes.Kubelet
+	proxiers []*proxy.Proxier
+	events   record.EventBroadcaster
+
+	cancel   context.CancelFunc
+	serveErr chan error
+}
+
+// startLab starts a lab. On error everything started so far is stopped.
+func startLab(parent context.Context, cfg *upConfig) (lab *runningLab, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	lab = &runningLab{cfg: cfg, cancel: cancel, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			lab.stop()
+		}
+	}()
+	ncfg := cfg.nodesConfig()
+	cp := ncfg.ControlPlane()
+	lab.api, err = apiserver.New(apiserver.Config{
+		DataDir:          cfg.dataDir,
+		BindAddress:      cfg.apiAddress,
+		Port:             cfg.apiPort,
+		ServiceCIDR:      cfg.serviceCIDR,
+		NodePortRange:    cfg.nodePorts,
+		AdvertiseAddress: net.IP(cp.IP.AsSlice()),
+	})
+	if err != nil {
+		return lab, err
+	}
+	if err = lab.api.Listen(); err != nil {
+		return lab, err
+	}
+	if !cfg.apiOnly {
+		if lab.network, err = nodes.CreateNetwork(ncfg); err != nil {
+			return lab, err
+		}
+		// Pods reach the API at https://10.96.0.1 → the control-plane
+		// node's 172.30.0.2:6443, served from inside that node.
+		var l net.Listener
+		if err = lab.network.Node(cp.Name).Do(func() error {
+			var lerr error
+			l, lerr = net.Listen("tcp4", net.JoinHostPort(cp.IP.String(), "6443"))
+			return lerr
+		}); err != nil {
+			return lab, fmt.Errorf("serving the API inside %s: %w", cp.Name, err)
+		}
+		lab.api.AddListener(l)
+	}
+	go func() { lab.serveErr <- lab.api.Serve(ctx) }()
+
+	if lab.mgr, err = controllers.Start(ctx, lab.api.LoopbackConfig(), lab.api.CAPEM()); err != nil {
+		return lab, err
+	}
+	if cfg.apiOnly {
+		return lab, nil
+	}
+	if err = lab.startNodes(ctx, ncfg); err != nil {
+		return lab, err
+	}
+	return lab, nil
+}
+
+// startNodes registers the nodes and starts their kubelets and proxiers.
+func (lab *runningLab) startNodes(ctx context.Context, ncfg nodes.Config) error {
+	loopback := rest.CopyConfig(lab.api.LoopbackConfig())
+	loopback.UserAgent = "kubelet/minilab"
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	lab.events = record.NewBroadcaster(record.WithContext(ctx))
+	lab.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	version := apiserver.KubernetesVersion().GitVersion
+	for _, node := range ncfg.Nodes() {
+		recorder := lab.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: node.Name})
+		k := nodes.NewKubelet(ncfg, node, lab.network.Node(node.Name), client, recorder, nodes.KubeletOptions{
+			Version: version, LogDir: filepath.Join(lab.cfg.dataDir, "pods"),
+		})
+		if err := k.Register(ctx); err != nil {
+			return err
+		}
+		k.Run(ctx)
+		lab.kubelets = append(lab.kubelets, k)
+	}
+
+	proxyConfig := rest.CopyConfig(lab.api.LoopbackConfig())
+	proxyConfig.UserAgent = "kube-proxy/minilab"
+	proxyClient, err := kubernetes.NewForConfig(proxyConfig)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(proxyClient, 0)
+	for _, node := range ncfg.Nodes() {
+		info := proxy.NodeInfo{Name: node.Name, IPs: []netip.Addr{node.IP}, ClusterCIDR: ncfg.PodCIDR}
+		p := proxy.NewProxier(info, proxy.NewIPTablesWriter(lab.network.Node(node.Name)), factory)
+		lab.proxiers = append(lab.proxiers, p)
+	}
+	factory.Start(ctx.Done())
+	for _, p := range lab.proxiers {
+		go p.Run(ctx)
+	}
+	return nil
+}
+
+// waitReady waits until the lab is usable: controllers synced, the default
+// namespace ready, every kubelet watching and every node's rules written.
+func (lab *runningLab) waitReady(ctx context.Context) error {
+	if err := lab.mgr.WaitForSync(ctx); err != nil {
+		return err
+	}
+	if err := lab.mgr.WaitForNamespaceDefaults(ctx); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ready := true
+		for _, k := range lab.kubelets {
+			ready = ready && k.HasSynced()
+		}
+		for _, p := range lab.proxiers {
+			ready = ready && p.Syncs() > 0
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the nodes did not become ready within a minute")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// stop stops the lab: proxiers, kubelets (their pods' sandboxes go), the
+// controllers, the network, then the API server.
+func (lab *runningLab) stop() {
+	lab.cancel()
+	for _, k := range lab.kubelets {
+		k.Stop()
+	}
+	if lab.events != nil {
+		lab.events.Shutdown()
+	}
+	if lab.mgr != nil {
+		lab.mgr.Stop()
+	}
+	if lab.network != nil {
+		if err := lab.network.Destroy(); err != nil {
+			fmt.Println("minilab: removing the network:", err)
+		}
+	}
+	if lab.api != nil {
+		lab.api.Shutdown()
+	}
+}
