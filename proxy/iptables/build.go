@@ -28,27 +28,42 @@ const (
 // ruleset by 40% or more and speeds up iptables-restore.
 const largeClusterEndpointsThreshold = 1000
 
-// Rules is one full sync's output.
+// Rules is one sync's output.
 type Rules struct {
-	// Payload is the complete `iptables-restore --noflush` input:
-	// *filter ... COMMIT, *nat ... COMMIT.
+	// Payload is the `iptables-restore --noflush` input: *filter ... COMMIT,
+	// *nat ... COMMIT. On a partial sync it leaves out the per-service nat
+	// chains of unchanged service ports, which stay as they are in the kernel.
 	Payload []byte
-	// NATChains are the nat chains the payload declares and keeps (stale
+	// Partial is true when the payload is a partial sync (BuildPartial).
+	Partial bool
+	// NATChains are the nat chains this sync uses, written or not (stale
 	// chains it deletes are not listed): next sync's "active" set.
 	NATChains []string
-	// Rule counts for kube-proxy's sync_proxy_rules_iptables_total metric
-	// (the -X lines of stale chains are not rules).
+	// Rule counts of the whole ruleset, written or not, for kube-proxy's
+	// sync_proxy_rules_iptables_total metric (the -X lines of stale chains
+	// are not rules).
 	FilterRules, NATRules int
+	// NATRulesWritten is how many nat rules the payload itself holds; equal
+	// to NATRules on a full sync.
+	NATRulesWritten int
 }
 
-// lineBuffer collects restore lines and counts them.
+// lineBuffer collects restore lines and counts them. A discarding buffer
+// only counts: it stands for kube-proxy's discard buffer, into which a
+// partial sync generates the chains it does not write so that the rule
+// counts still cover the whole ruleset.
 type lineBuffer struct {
-	buf   bytes.Buffer
-	lines int
+	buf     bytes.Buffer
+	lines   int
+	discard bool
 }
 
 // write writes one line of space-separated words.
 func (b *lineBuffer) write(words ...string) {
+	b.lines++
+	if b.discard {
+		return
+	}
 	for i, w := range words {
 		if i > 0 {
 			b.buf.WriteByte(' ')
@@ -56,7 +71,6 @@ func (b *lineBuffer) write(words ...string) {
 		b.buf.WriteString(w)
 	}
 	b.buf.WriteByte('\n')
-	b.lines++
 }
 
 // rule writes "-A <chain> -m comment --comment <text> <words...>"; an empty
@@ -64,6 +78,10 @@ func (b *lineBuffer) write(words ...string) {
 // comment containing one is wrapped in double quotes; a single word is
 // written bare, as kube-proxy does.
 func (b *lineBuffer) rule(chain, text string, words ...string) {
+	b.lines++
+	if b.discard {
+		return
+	}
 	b.buf.WriteString("-A ")
 	b.buf.WriteString(chain)
 	if text != "" {
@@ -81,16 +99,18 @@ func (b *lineBuffer) rule(chain, text string, words ...string) {
 		b.buf.WriteString(w)
 	}
 	b.buf.WriteByte('\n')
-	b.lines++
 }
 
 // writeChain writes a chain declaration, which creates the chain or, with
 // --noflush, empties it.
 func (b *lineBuffer) writeChain(name string) {
+	b.lines++
+	if b.discard {
+		return
+	}
 	b.buf.WriteByte(':')
 	b.buf.WriteString(name)
 	b.buf.WriteString(" - [0:0]\n")
-	b.lines++
 }
 
 // builder holds one sync's buffers and settings.
@@ -105,6 +125,15 @@ type builder struct {
 	filterChains, filterRules lineBuffer
 	natChains, natRules       lineBuffer
 	activeNAT                 []string
+
+	// changed is the set of service ports whose per-service chains a
+	// partial sync writes; nil on a full sync.
+	changed map[ServicePortName]bool
+	// svcChains and svcRules receive the current service port's
+	// KUBE-SVC/SVL/EXT/FW/SEP chains: the nat buffers, or the discard
+	// buffers when a partial sync leaves that service port out.
+	svcChains, svcRules         *lineBuffer
+	discardChains, discardRules lineBuffer
 }
 
 // Build builds the rules for a full sync. stale lists kube-proxy-owned nat
@@ -113,11 +142,41 @@ type builder struct {
 // line (which flushes it) and a -X line (which deletes it), as kube-proxy
 // does after comparing `iptables-save -t nat` with its active chains.
 func Build(st *State, stale []string) Rules {
+	return BuildPartial(st, stale, nil)
+}
+
+// BuildPartial builds a partial sync (KEP-3453, "Minimizing iptables-restore
+// input size"): every top-level chain (filter and nat KUBE-SERVICES,
+// KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS, KUBE-FORWARD, KUBE-PROXY-FIREWALL,
+// KUBE-POSTROUTING, KUBE-MARK-MASQ, ...) and every filter rule is written in
+// full, but the per-service nat chains (KUBE-SVC/SVL/EXT/FW/SEP) only for the
+// service ports in changed. The others are generated into a discard buffer so
+// that NATChains (every chain in use, written or not) and the rule counts
+// still describe the whole ruleset, as kube-proxy does for its metrics.
+// changed == nil means a full sync (== Build).
+//
+// iptables-restore --noflush leaves the chains a payload does not mention as
+// they are, so a partial payload is only correct on top of the rules of the
+// previous successful sync. The caller must therefore:
+//   - mark a service port changed whenever its Service or its EndpointSlices
+//     changed (or it was deleted) since the last successful restore, because
+//     an unchanged service port's top-level rules jump into chains that this
+//     payload does not declare and that must already be in the kernel;
+//   - do a full sync at start, after any failed restore (what the kernel
+//     holds is then unknown), and whenever a node-level field of State
+//     changes (NodeIPs, ClusterCIDR, MasqueradeAll, MasqueradeBit,
+//     LocalhostNodePorts), since those shape every service's chains;
+//   - pass as stale the chains of the previous sync's NATChains that this
+//     one no longer uses, to delete them.
+func BuildPartial(st *State, stale []string, changed map[ServicePortName]bool) Rules {
 	b := &builder{
 		st: st,
 		// kube-proxy formats the mark with %#08x; iptables-save prints it
 		// back normalized (0x4000).
-		mark: fmt.Sprintf("%#08x", 1<<uint(st.MasqueradeBit)),
+		mark:          fmt.Sprintf("%#08x", 1<<uint(st.MasqueradeBit)),
+		changed:       changed,
+		discardChains: lineBuffer{discard: true},
+		discardRules:  lineBuffer{discard: true},
 	}
 	if st.ClusterCIDR.IsValid() {
 		cidr := st.ClusterCIDR.Masked().String()
@@ -129,10 +188,15 @@ func Build(st *State, stale []string) Rules {
 		total += len(st.Endpoints[n])
 	}
 	b.largeCluster = total > largeClusterEndpointsThreshold
-	// Roughly what a ClusterIP service with two endpoints takes, to avoid
-	// regrowing the buffer many times in large clusters.
-	b.natRules.buf.Grow(len(names) * 800)
-	b.natChains.buf.Grow(len(names) * 100)
+	// Roughly what a ClusterIP service with two endpoints takes (~250 bytes
+	// of KUBE-SERVICES rules, ~550 of its own chains when they are written),
+	// to avoid regrowing the buffers many times in large clusters.
+	written := len(names)
+	if changed != nil {
+		written = len(changed)
+	}
+	b.natRules.buf.Grow(len(names)*250 + written*550)
+	b.natChains.buf.Grow(written * 100)
 
 	b.writeStaticChains()
 	for _, n := range names {
@@ -153,10 +217,12 @@ func Build(st *State, stale []string) Rules {
 	payload.WriteString("COMMIT\n")
 
 	return Rules{
-		Payload:     payload.Bytes(),
-		NATChains:   b.activeNAT,
-		FilterRules: b.filterRules.lines,
-		NATRules:    b.natRules.lines - deleted,
+		Payload:         payload.Bytes(),
+		Partial:         changed != nil,
+		NATChains:       b.activeNAT,
+		FilterRules:     b.filterRules.lines,
+		NATRules:        b.natRules.lines - deleted + b.discardRules.lines,
+		NATRulesWritten: b.natRules.lines - deleted,
 	}
 }
 

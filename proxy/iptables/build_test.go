@@ -459,7 +459,7 @@ func TestStaleChainDeletion(t *testing.T) {
 		if !strings.Contains(payload, "\n:"+c+" - [0:0]\n") || !strings.Contains(payload, "\n-X "+c+"\n") {
 			t.Errorf("stale chain %s not flushed and deleted", c)
 		}
-		if _, ok := tr.tables["nat"][c]; ok {
+		if tr.rs.HasChain("nat", c) {
 			t.Errorf("chain %s still exists after restore", c)
 		}
 	}
@@ -467,7 +467,7 @@ func TestStaleChainDeletion(t *testing.T) {
 		if strings.Contains(payload, "-X "+c) {
 			t.Errorf("active chain %s deleted", c)
 		}
-		if len(tr.tables["nat"][c]) == 0 {
+		if len(tr.rs.Rules("nat", c)) == 0 {
 			t.Errorf("active chain %s empty after restore", c)
 		}
 	}

@@ -81,7 +81,7 @@ func terminating(ipPort, node string, serving bool) Endpoint {
 
 // build builds st, checks the payload's consistency and returns it with a
 // tracer loaded with it.
-func build(t *testing.T, st *State) (Rules, *tracer) {
+func build(t *testing.T, st *State) (Rules, *emulatedNode) {
 	t.Helper()
 	r := Build(st, nil)
 	checkRuleJumps(t, r.Payload)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/minilab/minilab/proxy/iptables/tracer"
 )
 
 // TestTracePacket checks the tracer itself against the overall fixture, with
@@ -34,7 +36,7 @@ func TestTracerRejectsBadPayloads(t *testing.T) {
 		"delete referenced":    "*nat\n:KUBE-A - [0:0]\n:KUBE-B - [0:0]\n-A KUBE-A -j KUBE-B\n-X KUBE-B\nCOMMIT\n",
 		"unterminated comment": "*nat\n:KUBE-A - [0:0]\n-A KUBE-A -m comment --comment \"x -j RETURN\nCOMMIT\n",
 	} {
-		tr := &tracer{tables: map[string]traceTable{"nat": {}, "filter": {}}}
+		tr := &emulatedNode{t: t, rs: tracer.NewRuleset()}
 		if err := tr.restore([]byte(payload)); err == nil {
 			t.Errorf("%s: restore accepted\n%s", name, payload)
 		}

@@ -62,7 +62,11 @@ var ownedChainPrefixes = []string{
 // "KUBE-SVC-" plus 16 is 25.
 func hash16(s string) string {
 	sum := sha256.Sum256([]byte(s))
-	return base32.StdEncoding.EncodeToString(sum[:])[:16]
+	// Base32 turns each 5 bytes into 8 characters, so the first 16
+	// characters of the digest's encoding are those of its first 10 bytes.
+	var out [16]byte
+	base32.StdEncoding.Encode(out[:], sum[:10])
+	return string(out[:])
 }
 
 // ServiceChainName returns the SVC, SVL, EXT or FW chain of a service port:

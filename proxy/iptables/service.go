@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"strconv"
+	"strings"
 )
 
 // servicePortRules is one service port's names and decisions, computed once
@@ -79,8 +80,16 @@ func (r *servicePortRules) noEndpointVerdict() (target, text string) {
 // writeServicePort writes everything for one service port, in kube-proxy's
 // order: the entry rules in KUBE-SERVICES/KUBE-NODEPORTS and the filter
 // table, then the EXT, FW, SVC, SVL and SEP chains.
+//
+// On a partial sync, the per-service chains of an unchanged service port go
+// to the discard buffers: the kernel still holds them from an earlier sync,
+// and the rules written above keep jumping into them.
 func (b *builder) writeServicePort(n ServicePortName, sp *ServicePort, eps []Endpoint) {
 	r := b.newServicePortRules(n, sp, eps)
+	b.svcChains, b.svcRules = &b.natChains, &b.natRules
+	if b.changed != nil && !b.changed[n] {
+		b.svcChains, b.svcRules = &b.discardChains, &b.discardRules
+	}
 	b.writeClusterIP(r)
 	b.writeExternalIPs(r)
 	b.writeLoadBalancerIPs(r)
@@ -197,10 +206,10 @@ func (b *builder) writeInternalMasquerade(r *servicePortRules) {
 	}
 	switch {
 	case b.st.MasqueradeAll:
-		b.natRules.rule(r.internalChain, r.name+" cluster IP",
+		b.svcRules.rule(r.internalChain, r.name+" cluster IP",
 			"-m", r.protocol, "-p", r.protocol, "-d", r.clusterIP, "--dport", r.port, "-j", kubeMarkMasqChain)
 	case b.ifNotLocal != nil:
-		b.natRules.rule(r.internalChain, r.name+" cluster IP",
+		b.svcRules.rule(r.internalChain, r.name+" cluster IP",
 			"-m", r.protocol, "-p", r.protocol, "-d", r.clusterIP, "--dport", r.port,
 			b.ifNotLocal[0], b.ifNotLocal[1], b.ifNotLocal[2], "-j", kubeMarkMasqChain)
 	}
@@ -215,25 +224,24 @@ func (b *builder) writeExternalChain(r *servicePortRules) {
 	if !r.usesExternalChain {
 		return
 	}
-	b.natChains.writeChain(r.externalChain)
-	b.activeNAT = append(b.activeNAT, r.externalChain)
+	b.declareServiceChain(r.externalChain)
 
 	if !r.sp.externalPolicyLocal() {
-		b.natRules.rule(r.externalChain, "masquerade traffic for "+r.name+" external destinations", "-j", kubeMarkMasqChain)
+		b.svcRules.rule(r.externalChain, "masquerade traffic for "+r.name+" external destinations", "-j", kubeMarkMasqChain)
 	} else {
 		if b.ifLocal != nil {
-			b.natRules.rule(r.externalChain, "pod traffic for "+r.name+" external destinations",
+			b.svcRules.rule(r.externalChain, "pod traffic for "+r.name+" external destinations",
 				b.ifLocal[0], b.ifLocal[1], "-j", r.clusterPolicyChain)
 		}
 		// The node's own traffic has a node (or VIP) address as source, which
 		// the endpoint could not answer directly: masquerade it.
-		b.natRules.rule(r.externalChain, "masquerade LOCAL traffic for "+r.name+" external destinations",
+		b.svcRules.rule(r.externalChain, "masquerade LOCAL traffic for "+r.name+" external destinations",
 			"-m", "addrtype", "--src-type", "LOCAL", "-j", kubeMarkMasqChain)
-		b.natRules.rule(r.externalChain, "route LOCAL traffic for "+r.name+" external destinations",
+		b.svcRules.rule(r.externalChain, "route LOCAL traffic for "+r.name+" external destinations",
 			"-m", "addrtype", "--src-type", "LOCAL", "-j", r.clusterPolicyChain)
 	}
 	if r.hasExternalEndpoints {
-		b.natRules.rule(r.externalChain, "", "-j", r.externalPolicyChain)
+		b.svcRules.rule(r.externalChain, "", "-j", r.externalPolicyChain)
 	}
 }
 
@@ -244,13 +252,12 @@ func (b *builder) writeFirewallChain(r *servicePortRules) {
 	if !r.usesFirewallChain {
 		return
 	}
-	b.natChains.writeChain(r.firewallChain)
-	b.activeNAT = append(b.activeNAT, r.firewallChain)
+	b.declareServiceChain(r.firewallChain)
 
 	nodeIP := b.st.primaryNodeIP()
 	allowFromNode := false
 	for _, cidr := range r.sp.LoadBalancerSourceRanges {
-		b.natRules.rule(r.firewallChain, r.name+" loadbalancer IP", "-s", cidr.Masked().String(), "-j", r.externalChain)
+		b.svcRules.rule(r.firewallChain, r.name+" loadbalancer IP", "-s", cidr.Masked().String(), "-j", r.externalChain)
 		if nodeIP.IsValid() && cidr.Contains(nodeIP) {
 			allowFromNode = true
 		}
@@ -259,33 +266,32 @@ func (b *builder) writeFirewallChain(r *servicePortRules) {
 	// back with the VIP as source; allow it if the node itself is allowed.
 	if allowFromNode {
 		for _, ip := range r.sp.LoadBalancerIPs {
-			b.natRules.rule(r.firewallChain, r.name+" loadbalancer IP", "-s", ip.String(), "-j", r.externalChain)
+			b.svcRules.rule(r.firewallChain, r.name+" loadbalancer IP", "-s", ip.String(), "-j", r.externalChain)
 		}
 	}
 	// A target-less rule: it only documents (and counts) the fall-through.
-	b.natRules.rule(r.firewallChain, "other traffic to "+r.name+" will be dropped by KUBE-PROXY-FIREWALL")
+	b.svcRules.rule(r.firewallChain, "other traffic to "+r.name+" will be dropped by KUBE-PROXY-FIREWALL")
 }
 
 // writeDispatchChain fills a KUBE-SVC or KUBE-SVL chain: first the
 // session-affinity checks, then one rule per endpoint where rule i matches
 // with probability 1/(n-i), so each endpoint is picked with probability 1/n.
 func (b *builder) writeDispatchChain(r *servicePortRules, chain string, eps []*endpointInfo) {
-	b.natChains.writeChain(chain)
-	b.activeNAT = append(b.activeNAT, chain)
+	b.declareServiceChain(chain)
 
 	if r.sp.ClientIPAffinitySeconds > 0 {
 		seconds := strconv.Itoa(int(r.sp.ClientIPAffinitySeconds))
 		for _, e := range eps {
-			b.natRules.rule(chain, b.endpointComment(r.name+" -> "+e.str),
+			b.svcRules.rule(chain, b.endpointComment(r.name, " -> ", e.str),
 				"-m", "recent", "--name", e.chain, "--rcheck", "--seconds", seconds, "--reap", "-j", e.chain)
 		}
 	}
 	for i, e := range eps {
 		if i < len(eps)-1 {
-			b.natRules.rule(chain, b.endpointComment(r.name+" -> "+e.str),
+			b.svcRules.rule(chain, b.endpointComment(r.name, " -> ", e.str),
 				"-m", "statistic", "--mode", "random", "--probability", Probability(len(eps)-i), "-j", e.chain)
 		} else {
-			b.natRules.rule(chain, b.endpointComment(r.name+" -> "+e.str), "-j", e.chain)
+			b.svcRules.rule(chain, b.endpointComment(r.name, " -> ", e.str), "-j", e.chain)
 		}
 	}
 }
@@ -294,24 +300,32 @@ func (b *builder) writeDispatchChain(r *servicePortRules, chain string, eps []*e
 // (a pod reaching itself through the service would otherwise get a reply
 // from its own address and drop it), then DNAT.
 func (b *builder) writeEndpointChain(r *servicePortRules, e *endpointInfo) {
-	b.natChains.writeChain(e.chain)
-	b.activeNAT = append(b.activeNAT, e.chain)
+	b.declareServiceChain(e.chain)
 
 	text := b.endpointComment(r.name)
-	b.natRules.rule(e.chain, text, "-s", e.IP.String(), "-j", kubeMarkMasqChain)
+	b.svcRules.rule(e.chain, text, "-s", e.IP.String(), "-j", kubeMarkMasqChain)
 	if r.sp.ClientIPAffinitySeconds > 0 {
 		// Remember the client so the --rcheck rule in KUBE-SVC finds it.
-		b.natRules.rule(e.chain, text, "-m", "recent", "--name", e.chain, "--set",
+		b.svcRules.rule(e.chain, text, "-m", "recent", "--name", e.chain, "--set",
 			"-m", r.protocol, "-p", r.protocol, "-j", "DNAT", "--to-destination", e.str)
 	} else {
-		b.natRules.rule(e.chain, text, "-m", r.protocol, "-p", r.protocol, "-j", "DNAT", "--to-destination", e.str)
+		b.svcRules.rule(e.chain, text, "-m", r.protocol, "-p", r.protocol, "-j", "DNAT", "--to-destination", e.str)
 	}
 }
 
-// endpointComment drops per-endpoint comments in large-cluster mode.
-func (b *builder) endpointComment(text string) string {
+// declareServiceChain declares a per-service chain and records it as in use,
+// whether or not this sync writes it.
+func (b *builder) declareServiceChain(name string) {
+	b.svcChains.writeChain(name)
+	b.activeNAT = append(b.activeNAT, name)
+}
+
+// endpointComment joins the parts of a per-endpoint comment, or returns ""
+// in large-cluster mode, which drops those comments (without paying for
+// building them).
+func (b *builder) endpointComment(parts ...string) string {
 	if b.largeCluster {
 		return ""
 	}
-	return text
+	return strings.Join(parts, "")
 }
