@@ -54,6 +54,9 @@ type Config struct {
 	Logf func(format string, args ...interface{})
 	// StoreOptions tune the store (history size; NoSync for benchmarks).
 	StoreOptions store.Options
+	// Metrics, if set, is served at /metrics (Prometheus text), like
+	// kube-apiserver's; the lab puts its proxies' metrics there.
+	Metrics http.Handler
 }
 
 // Server is one lab's API server.
@@ -151,6 +154,9 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) buildHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/version", s.serveVersion)
+	if s.cfg.Metrics != nil {
+		mux.Handle("/metrics", s.cfg.Metrics)
+	}
 	for _, p := range []string{"/healthz", "/livez", "/readyz"} {
 		mux.HandleFunc(p, s.serveHealth)
 		mux.HandleFunc(p+"/", s.serveHealth)

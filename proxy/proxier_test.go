@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ type fakeWriter struct {
 	mu       sync.Mutex
 	payloads []string
 	chains   map[string]bool
+	flushed  bool
 }
 
 func (f *fakeWriter) Restore(p []byte) error {
@@ -33,6 +35,9 @@ func (f *fakeWriter) Restore(p []byte) error {
 	f.payloads = append(f.payloads, string(p))
 	if f.chains == nil {
 		f.chains = map[string]bool{}
+	}
+	if strings.Contains(string(p), ":KUBE-PROXY-CANARY") && strings.Contains(string(p), "*mangle") {
+		f.flushed = false
 	}
 	table := ""
 	for _, line := range strings.Split(string(p), "\n") {
@@ -58,6 +63,16 @@ func (f *fakeWriter) Save(table string) ([]byte, error) {
 	}
 	b.WriteString("COMMIT\n")
 	return []byte(b.String()), nil
+}
+
+// Run answers the canary checks: the canary is there until flush.
+func (f *fakeWriter) Run(args ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.flushed {
+		return fmt.Errorf("iptables %v: No chain/target/match by that name", args)
+	}
+	return nil
 }
 
 func (f *fakeWriter) last() string {
@@ -119,7 +134,8 @@ func TestProxierSyncsOnChangesAndRemovesStaleChains(t *testing.T) {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	writer := &fakeWriter{}
 	node := NodeInfo{Name: "w1", IPs: []netip.Addr{netip.MustParseAddr("172.30.0.3")}, ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}
-	p := NewProxier(node, writer, factory)
+	p := NewProxier(node, writer, factory, nil, nil)
+	p.SyncPeriod = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	factory.Start(ctx.Done())
@@ -151,9 +167,29 @@ func TestProxierSyncsOnChangesAndRemovesStaleChains(t *testing.T) {
 		t.Fatalf("jump rules written %d times; once is enough", n)
 	}
 
+	// A change to one Service is a partial sync: the other Service's
+	// chains are not rewritten.
+	client.CoreV1().Services("default").Create(ctx, service("other", "10.96.0.21", corev1.ServicePort{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(8080)}), metav1.CreateOptions{})
+	client.DiscoveryV1().EndpointSlices("default").Create(ctx, slice("other", "other-1", 8080, "", endpoint("10.244.1.6", "w1", true)), metav1.CreateOptions{})
+	otherChain := iptables.ServiceChainName("KUBE-SVC-", iptables.ServicePortName{Namespace: "default", Name: "other", Protocol: corev1.ProtocolTCP})
+	waitUntil("the other service's rules", func() bool { return strings.Contains(writer.last(), ":"+otherChain) })
+	if strings.Contains(writer.last(), ":"+svcChain) {
+		t.Fatalf("a partial sync rewrote an unchanged service's chain:\n%s", writer.last())
+	}
+	if !strings.Contains(writer.last(), "-j "+svcChain) {
+		t.Fatal("the partial sync dropped the unchanged service's KUBE-SERVICES rule")
+	}
+
 	client.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{})
 	waitUntil("the service's chains deleted", func() bool { return strings.Contains(writer.last(), "-X "+svcChain) })
 	if writer.chains[svcChain] {
 		t.Fatal("the deleted service's chain is still there")
 	}
+
+	// A flush (the canary gone) brings a full sync.
+	full := p.FullSyncs()
+	writer.mu.Lock()
+	writer.flushed = true
+	writer.mu.Unlock()
+	waitUntil("a full sync after the flush", func() bool { return p.FullSyncs() > full })
 }

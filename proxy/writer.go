@@ -16,15 +16,14 @@ type Netns interface {
 // iptablesWriter runs the iptables tools inside a node's namespace, as
 // kube-proxy runs them inside its node.
 type iptablesWriter struct {
-	ns      Netns
-	restore string // "iptables-restore", or "iptables-legacy-restore"
-	save    string
+	ns                      Netns
+	iptables, restore, save string // "iptables", "iptables-restore", "iptables-save" or their -legacy/-nft forms
 }
 
 // NewIPTablesWriter returns a RuleWriter using the `iptables` on PATH
 // (which is what a user's `iptables -L` in the node shows).
 func NewIPTablesWriter(ns Netns) RuleWriter {
-	return &iptablesWriter{ns: ns, restore: "iptables-restore", save: "iptables-save"}
+	return &iptablesWriter{ns: ns, iptables: "iptables", restore: "iptables-restore", save: "iptables-save"}
 }
 
 // Restore feeds the payload to iptables-restore with kube-proxy's flags:
@@ -75,4 +74,18 @@ func contextLines(payload []byte, stderr string) string {
 		}
 	}
 	return b.String()
+}
+
+// Run runs `iptables <args>` inside the node.
+func (w *iptablesWriter) Run(args ...string) error {
+	var stderr bytes.Buffer
+	err := w.ns.Do(func() error {
+		cmd := exec.Command(w.iptables, append([]string{"-w", "5"}, args...)...)
+		cmd.Stderr = &stderr
+		return cmd.Run()
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", w.iptables, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }

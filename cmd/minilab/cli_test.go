@@ -74,8 +74,13 @@ func (l *testLab) run(args ...string) (string, int) {
 	return string(out), code
 }
 
+// up starts the lab; without arguments only its API and controllers
+// (--api-only: these tests are about the CLI and the API, and need no root).
 func (l *testLab) up(extra ...string) string {
 	l.tb.Helper()
+	if len(extra) == 0 {
+		extra = []string{"--api-only"}
+	}
 	out, code := l.run(append([]string{"up", "--api-port", "0"}, extra...)...)
 	if code != 0 {
 		l.tb.Fatalf("minilab up failed (%d):\n%s", code, out)
@@ -130,7 +135,7 @@ func TestUpStatusDown(t *testing.T) {
 	if out, code := l.run("status"); code != 0 || !strings.Contains(out, "is running: pid "+strconv.Itoa(info.PID)) {
 		t.Fatalf("status while up: %d %s", code, out)
 	}
-	if out, code := l.run("up"); code != 0 || !strings.Contains(out, "is already up") {
+	if out, code := l.run("up", "--api-only"); code != 0 || !strings.Contains(out, "is already up") {
 		t.Fatalf("second up: %d %s", code, out)
 	}
 	if out, code := l.run("down"); code != 0 || !strings.Contains(out, `minilab "cli1" stopped.`) {
@@ -168,6 +173,8 @@ func TestUpRejectsBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"--name", "Bad_Name", "up"}, `invalid --name "Bad_Name": use 1-12 lower-case letters`},
+		{[]string{"up", "--workers", "99"}, `--workers 99: use 0 to 20`},
+		{[]string{"up", "--pod-cidr", "10.96.0.0/16"}, `the address ranges 10.96.0.0/16 and 10.96.0.0/12 overlap`},
 		{[]string{"up", "--api-address", "localhost"}, `invalid --api-address "localhost": give an IP address`},
 		{[]string{"up", "--api-port", "70000"}, `invalid --api-port 70000`},
 		{[]string{"up", "--node-cidr", "172.30.0.0/28"}, `invalid --node-cidr "172.30.0.0/28"`},
@@ -193,7 +200,7 @@ func TestUpRejectsBadInput(t *testing.T) {
 	}
 	defer busy.Close()
 	port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
-	out, code := l.run("up", "--api-port", port)
+	out, code := l.run("up", "--api-only", "--api-port", port)
 	if code == 0 || !strings.Contains(out, "the port is in use") || !strings.Contains(out, "--api-port") {
 		t.Fatalf("up on a busy port: %d %s", code, out)
 	}

@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/minilab/minilab/nodes"
 )
 
 func downCommand() *cli.Command {
@@ -59,7 +63,8 @@ func statusCommand() *cli.Command {
 			if c.Bool("json") {
 				out := map[string]interface{}{"name": name, "dataDir": dataDir, "running": info != nil}
 				if info != nil {
-					out["pid"], out["server"], out["started"] = info.PID, info.Server, info.Started
+					nodeList, pods := labNamespaces(name)
+					out["pid"], out["server"], out["started"], out["nodes"], out["pods"] = info.PID, info.Server, info.Started, nodeList, pods
 				}
 				b, _ := json.MarshalIndent(out, "", "  ")
 				fmt.Println(string(b))
@@ -67,6 +72,11 @@ func statusCommand() *cli.Command {
 				fmt.Printf("minilab %q is not running (data dir %s).\n", name, dataDir)
 			} else {
 				fmt.Printf("minilab %q is running: pid %d, up %s.\n", name, info.PID, time.Since(info.Started).Round(time.Second))
+				nodeList, pods := labNamespaces(name)
+				if len(nodeList) > 0 {
+					fmt.Printf("  nodes:       %s (network namespaces; ip netns exec <node> ...)\n", strings.Join(nodeList, ", "))
+					fmt.Printf("  pods:        %d running\n", pods)
+				}
 				printUsage(info)
 			}
 			if info == nil {
@@ -86,4 +96,20 @@ func versionCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// labNamespaces lists the lab's node namespaces and counts its pods'.
+func labNamespaces(lab string) (nodeNames []string, pods int) {
+	cfg := nodes.DefaultConfig(lab)
+	names, _ := nodes.ListNamespaces()
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, lab+"-pod-"):
+			pods++
+		case cfg.OwnsNamespace(n):
+			nodeNames = append(nodeNames, n)
+		}
+	}
+	sort.Strings(nodeNames)
+	return nodeNames, pods
 }

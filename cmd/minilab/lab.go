@@ -17,6 +17,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/minilab/minilab/apiserver"
 	"github.com/minilab/minilab/controllers"
 	"github.com/minilab/minilab/nodes"
@@ -34,6 +38,7 @@ type runningLab struct {
 	kubelets []*nodes.Kubelet
 	proxiers []*proxy.Proxier
 	events   record.EventBroadcaster
+	metrics  *prometheus.Registry
 
 	cancel   context.CancelFunc
 	serveErr chan error
@@ -50,7 +55,10 @@ func startLab(parent context.Context, cfg *upConfig) (lab *runningLab, err error
 	}()
 	ncfg := cfg.nodesConfig()
 	cp := ncfg.ControlPlane()
+	lab.metrics = prometheus.NewRegistry()
+	lab.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lab.api, err = apiserver.New(apiserver.Config{
+		Metrics:          promhttp.HandlerFor(lab.metrics, promhttp.HandlerOpts{}),
 		DataDir:          cfg.dataDir,
 		BindAddress:      cfg.apiAddress,
 		Port:             cfg.apiPort,
@@ -124,9 +132,14 @@ func (lab *runningLab) startNodes(ctx context.Context, ncfg nodes.Config) error 
 		return err
 	}
 	factory := informers.NewSharedInformerFactory(proxyClient, 0)
+	metrics := proxy.NewMetrics(lab.metrics)
 	for _, node := range ncfg.Nodes() {
 		info := proxy.NodeInfo{Name: node.Name, IPs: []netip.Addr{node.IP}, ClusterCIDR: ncfg.PodCIDR}
-		p := proxy.NewProxier(info, proxy.NewIPTablesWriter(lab.network.Node(node.Name)), factory)
+		ns := lab.network.Node(node.Name)
+		p := proxy.NewProxier(info, proxy.NewIPTablesWriter(ns), factory, metrics, proxy.NewHealthServer(ns, node.Name))
+		if lab.cfg.proxySyncPeriod > 0 {
+			p.SyncPeriod = lab.cfg.proxySyncPeriod
+		}
 		lab.proxiers = append(lab.proxiers, p)
 	}
 	factory.Start(ctx.Done())

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/minilab/minilab/apiserver/apiservertest"
 	"github.com/minilab/minilab/nodes"
+	"github.com/minilab/minilab/proxy/iptables/tracer"
 )
 
 // Root integration tests: a whole lab per test, with its own name and
@@ -66,13 +69,13 @@ func (l *netLab) config() nodes.Config {
 	return nodes.Config{Name: l.name}
 }
 
-func (l *netLab) up() string {
+func (l *netLab) up(extra ...string) string {
 	l.tb.Helper()
-	return l.testLab.up("--workers", "2",
+	return l.testLab.up(append([]string{"--workers", "2",
 		"--node-cidr", fmt.Sprintf("172.31.%d.0/24", l.third),
 		"--pod-cidr", fmt.Sprintf("10.%d.0.0/16", 100+l.third),
 		"--service-cidr", fmt.Sprintf("10.%d.0.0/16", 200+l.third),
-		"--host-netns", l.hostNetns)
+		"--host-netns", l.hostNetns}, extra...)...)
 }
 
 // leftovers lists the lab's network namespaces that still exist.
@@ -165,6 +168,14 @@ spec:
         ports:
         - containerPort: 8080
 `
+
+func deploymentOf(name string, labels map[string]string, replicas int32, spec corev1.PodSpec) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec}},
+	}
+}
 
 // readyPods waits for n Running and Ready pods with the label and returns them.
 func readyPods(t *testing.T, c kubernetes.Interface, selector string, n int) []corev1.Pod {
@@ -297,6 +308,11 @@ func TestClusterIPTutorial(t *testing.T) {
 	out, err := l.inHost("curl", "-s", "--max-time", "10", url)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
 		t.Fatalf("curl to a service without endpoints: %v %s (want exit 7, connection refused)", err, out)
+	}
+	traced := l.traceOn(t, "control-plane", 0, tracer.Packet{Source: netip.MustParseAddr(l.hostIP()),
+		Destination: netip.MustParseAddr(svc.Spec.ClusterIP), Protocol: "tcp", Port: 80, From: tracer.FromOutside})
+	if len(traced) != 1 || traced[0].Verdict != "REJECT" {
+		t.Fatalf("the tracer does not see the REJECT: %v", traced)
 	}
 	checkNoStaleChains(t, l, 0)
 

@@ -34,6 +34,7 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "pod-cidr", Value: "10.244.0.0/16", Usage: "`CIDR` of the pod network, one /24 per node"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "number of worker `NODES`"},
 			&cli.BoolFlag{Name: "api-only", Usage: "serve only the API and controllers: no nodes, pods or network (needs no root)"},
+			&cli.DurationFlag{Name: "proxy-sync-period", Value: 30 * time.Second, Usage: "how often each node's proxy checks its rules are intact (kube-proxy's --iptables-sync-period)"},
 			&cli.StringFlag{Name: "host-netns", Usage: "put the lab's host side (bridge, routes) into this existing network `NAMESPACE` instead of the host's (tests use a throwaway one)", Hidden: true},
 			&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` to merge the lab's context into (default: $KUBECONFIG or the invoking user's ~/.kube/config)"},
 			&cli.BoolFlag{Name: "no-merge-kubeconfig", Usage: "only write <data-dir>/kubeconfig; leave the user's kubeconfig alone"},
@@ -50,6 +51,7 @@ type upConfig struct {
 	serviceCIDR, nodePorts string
 	nodeCIDR, podCIDR      netip.Prefix
 	workers                int
+	proxySyncPeriod        time.Duration
 	apiOnly                bool
 	hostNetns              string
 	kubeconfig             string
@@ -67,12 +69,16 @@ func parseUpFlags(c *cli.Context) (*upConfig, error) {
 		serviceCIDR: c.String("service-cidr"), nodePorts: c.String("node-port-range"),
 		kubeconfig: c.String("kubeconfig"), mergeKubeconfig: !c.Bool("no-merge-kubeconfig"),
 		workers: c.Int("workers"), apiOnly: c.Bool("api-only"), hostNetns: c.String("host-netns"),
+		proxySyncPeriod: c.Duration("proxy-sync-period"),
 	}
 	if net.ParseIP(cfg.apiAddress) == nil {
 		return nil, fmt.Errorf("invalid --api-address %q: give an IP address such as 127.0.0.1", cfg.apiAddress)
 	}
 	if cfg.apiPort < 0 || cfg.apiPort > 65535 {
 		return nil, fmt.Errorf("invalid --api-port %d: use 1-65535, or 0 for any free port", cfg.apiPort)
+	}
+	if cfg.proxySyncPeriod < 100*time.Millisecond {
+		return nil, fmt.Errorf("invalid --proxy-sync-period %v: use 100ms or more", cfg.proxySyncPeriod)
 	}
 	if cfg.nodeCIDR, err = netip.ParsePrefix(c.String("node-cidr")); err != nil || !cfg.nodeCIDR.Addr().Is4() || cfg.nodeCIDR.Bits() > 24 {
 		return nil, fmt.Errorf("invalid --node-cidr %q: give an IPv4 network of /24 or larger, e.g. 172.30.0.0/24", c.String("node-cidr"))
@@ -118,7 +124,7 @@ func (u *upConfig) childArgs() []string {
 	args := []string{"--name", u.name, "--data-dir", u.dataDir, "up", "--foreground",
 		"--api-address", u.apiAddress, "--api-port", strconv.Itoa(u.apiPort),
 		"--service-cidr", u.serviceCIDR, "--node-port-range", u.nodePorts, "--node-cidr", u.nodeCIDR.String(),
-		"--pod-cidr", u.podCIDR.String(), "--workers", strconv.Itoa(u.workers)}
+		"--pod-cidr", u.podCIDR.String(), "--workers", strconv.Itoa(u.workers), "--proxy-sync-period", u.proxySyncPeriod.String()}
 	if u.apiOnly {
 		args = append(args, "--api-only")
 	}
