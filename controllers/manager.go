@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/minilab/minilab/controllers/daemonset"
 	"github.com/minilab/minilab/controllers/deployment"
 	"github.com/minilab/minilab/controllers/endpoint"
 	"github.com/minilab/minilab/controllers/endpointslice"
@@ -33,6 +34,7 @@ import (
 	"github.com/minilab/minilab/controllers/replicaset"
 	"github.com/minilab/minilab/controllers/scheduler"
 	"github.com/minilab/minilab/controllers/serviceaccount"
+	"github.com/minilab/minilab/controllers/statefulset"
 )
 
 // Manager runs the controllers.
@@ -86,12 +88,16 @@ func Start(ctx context.Context, cfg *rest.Config, caPEM []byte) (*Manager, error
 	endpoints := endpoint.NewController(client, m.factory, recorder("endpoint-controller"))
 	slices := endpointslice.NewController(client, m.factory, recorder("endpointslice-controller"))
 	sched := scheduler.New(client, m.factory, recorder("default-scheduler"))
+	statefulSets := statefulset.NewController(client, m.factory, recorder("statefulset-controller"))
+	daemonSets := daemonset.NewController(client, m.factory, recorder("daemonset-controller"))
 	loops := []func(context.Context){
 		nsController.Run, saController.Run, sched.Run,
 		func(ctx context.Context) { deployments.Run(ctx, 2) },
 		func(ctx context.Context) { replicaSets.Run(ctx, 2) },
 		func(ctx context.Context) { endpoints.Run(ctx, 2) },
 		func(ctx context.Context) { slices.Run(ctx, 2) },
+		func(ctx context.Context) { statefulSets.Run(ctx, 2) },
+		func(ctx context.Context) { daemonSets.Run(ctx, 2) },
 	}
 
 	for _, inf := range []cache.SharedIndexInformer{
@@ -105,6 +111,8 @@ func Start(ctx context.Context, cfg *rest.Config, caPEM []byte) (*Manager, error
 		m.factory.Discovery().V1().EndpointSlices().Informer(),
 		m.factory.Apps().V1().Deployments().Informer(),
 		m.factory.Apps().V1().ReplicaSets().Informer(),
+		m.factory.Apps().V1().StatefulSets().Informer(),
+		m.factory.Apps().V1().DaemonSets().Informer(),
 	} {
 		m.informers = append(m.informers, inf)
 	}

@@ -1,0 +1,130 @@
+package daemonset
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+)
+
+// claimPods returns the pods that belong to ds (terminating ones included),
+// after adopting the orphans its selector matches and releasing owned pods
+// it no longer matches, as upstream's PodControllerRefManager does.
+func (c *Controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet, pods []*corev1.Pod) ([]*corev1.Pod, error) {
+	selector, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	adoption := &adoptionCheck{c: c, ds: ds}
+	var owned []*corev1.Pod
+	var errs []error
+	for _, pod := range pods {
+		ok, err := c.claimPod(ctx, ds, selector, pod, adoption)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			owned = append(owned, pod)
+		}
+	}
+	return owned, utilerrors.NewAggregate(errs)
+}
+
+func (c *Controller) claimPod(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector, pod *corev1.Pod, adoption *adoptionCheck) (bool, error) {
+	matches := selector.Matches(labels.Set(pod.Labels))
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+		if ref.UID != ds.UID {
+			return false, nil // another controller's pod
+		}
+		if matches {
+			return true, nil
+		}
+		// Ours, but its labels moved away: let it go, unless the DaemonSet
+		// is being deleted (the garbage collector decides then).
+		if ds.DeletionTimestamp != nil {
+			return false, nil
+		}
+		err := c.patchPod(ctx, pod, releasePatch(ds, pod))
+		if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	if !matches || ds.DeletionTimestamp != nil || pod.DeletionTimestamp != nil {
+		return false, nil
+	}
+	if err := adoption.allowed(ctx); err != nil {
+		return false, fmt.Errorf("can't adopt Pod %s/%s (%s): %v", pod.Namespace, pod.Name, pod.UID, err)
+	}
+	err := c.patchPod(ctx, pod, adoptPatch(ds, pod))
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (c *Controller) patchPod(ctx context.Context, pod *corev1.Pod, patch []byte) error {
+	_, err := c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+// adoptionCheck asks the API server, once per sync and only when there is
+// an orphan to adopt, whether the DaemonSet is still the same live object
+// (upstream's RecheckDeletionTimestamp).
+type adoptionCheck struct {
+	c    *Controller
+	ds   *appsv1.DaemonSet
+	done bool
+	err  error
+}
+
+func (a *adoptionCheck) allowed(ctx context.Context) error {
+	if a.done {
+		return a.err
+	}
+	a.done = true
+	fresh, err := a.c.client.AppsV1().DaemonSets(a.ds.Namespace).Get(ctx, a.ds.Name, metav1.GetOptions{})
+	switch {
+	case err != nil:
+		a.err = err
+	case fresh.UID != a.ds.UID:
+		a.err = fmt.Errorf("original DaemonSet %s/%s is gone: got uid %s, wanted %s", a.ds.Namespace, a.ds.Name, fresh.UID, a.ds.UID)
+	case fresh.DeletionTimestamp != nil:
+		a.err = fmt.Errorf("%s/%s has just been deleted at %v", a.ds.Namespace, a.ds.Name, fresh.DeletionTimestamp)
+	}
+	return a.err
+}
+
+// The patches carry the pod's UID, so that they fail rather than touch a
+// new pod that took the name of the one the controller looked at.
+type ownerPatch struct {
+	Metadata ownerPatchMeta `json:"metadata"`
+}
+
+type ownerPatchMeta struct {
+	OwnerReferences []map[string]interface{} `json:"ownerReferences"`
+	UID             types.UID                `json:"uid"`
+}
+
+func adoptPatch(ds *appsv1.DaemonSet, pod *corev1.Pod) []byte {
+	ref := map[string]interface{}{
+		"apiVersion": controllerKind.GroupVersion().String(), "kind": controllerKind.Kind,
+		"name": ds.Name, "uid": ds.UID, "controller": true, "blockOwnerDeletion": true,
+	}
+	data, _ := json.Marshal(ownerPatch{ownerPatchMeta{OwnerReferences: []map[string]interface{}{ref}, UID: pod.UID}})
+	return data
+}
+
+func releasePatch(ds *appsv1.DaemonSet, pod *corev1.Pod) []byte {
+	ref := map[string]interface{}{"$patch": "delete", "uid": ds.UID}
+	data, _ := json.Marshal(ownerPatch{ownerPatchMeta{OwnerReferences: []map[string]interface{}{ref}, UID: pod.UID}})
+	return data
+}
