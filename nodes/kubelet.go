@@ -39,6 +39,7 @@ type Kubelet struct {
 	ipam     *IPAM
 	version  string
 	logDir   string
+	opts     KubeletOptions
 	logf     func(string, ...interface{})
 
 	informer cache.SharedIndexInformer
@@ -54,7 +55,15 @@ type KubeletOptions struct {
 	Version string
 	// LogDir keeps container logs, one directory per pod.
 	LogDir string
-	Logf   func(string, ...interface{})
+	// SandboxDir keeps each pod's /etc files and its pause process's pid,
+	// one directory per pod network namespace name.
+	SandboxDir string
+	// PauseCommand runs `minilab pause`; empty means pods get no pause
+	// process (no own hostname or /etc files), as in unit tests.
+	PauseCommand []string
+	// DNS is the cluster DNS written into pods' resolv.conf.
+	DNS  DNSConfig
+	Logf func(string, ...interface{})
 }
 
 // NewKubelet returns the agent of one node.
@@ -64,7 +73,7 @@ func NewKubelet(cfg Config, node Node, nodeNs *Namespace, client kubernetes.Inte
 	}
 	k := &Kubelet{
 		cfg: cfg, node: node, nodeNs: nodeNs, client: client, recorder: recorder,
-		ipam: NewIPAM(node.PodCIDR), version: opts.Version, logDir: opts.LogDir, logf: opts.Logf,
+		ipam: NewIPAM(node.PodCIDR), version: opts.Version, logDir: opts.LogDir, opts: opts, logf: opts.Logf,
 		workers: map[types.UID]*podWorker{},
 	}
 	// Like the real kubelet, watch only the pods bound to this node.

@@ -35,6 +35,7 @@ type podWorker struct {
 	isGone   bool
 
 	sandbox    *Sandbox
+	pause      *Pause
 	startedAt  metav1.Time
 	containers map[string]*container
 	retryAt    time.Time
@@ -125,8 +126,12 @@ func (w *podWorker) sync(pod *corev1.Pod) {
 				k.ipam.Release(w.key)
 			}
 		}
+		if err == nil {
+			err = w.startPause(pod)
+		}
 		if err != nil {
 			k.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			w.removeSandbox()
 			w.retryAt = time.Now().Add(2 * time.Second)
 			return
 		}
@@ -137,6 +142,43 @@ func (w *podWorker) sync(pod *corev1.Pod) {
 		w.startContainer(pod, c)
 	}
 	w.reportStatus(pod)
+}
+
+// startPause writes the pod's /etc files and starts its pause process,
+// which gives the pod its hostname and files (when the kubelet has a pause
+// command; unit tests run without).
+func (w *podWorker) startPause(pod *corev1.Pod) error {
+	k := w.k
+	if len(k.opts.PauseCommand) == 0 || k.opts.SandboxDir == "" {
+		return nil
+	}
+	resolv, err := k.opts.DNS.ResolvConf(pod)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(k.opts.SandboxDir, w.sandbox.Namespace.Name)
+	if err := WriteSandboxFiles(dir, resolv, k.opts.DNS.HostsFile(pod, w.sandbox.IP.String()), PodHostname(pod)); err != nil {
+		return err
+	}
+	w.pause, err = StartPause(w.sandbox, k.opts.PauseCommand, dir, PodHostname(pod))
+	return err
+}
+
+// removeSandbox stops the pause process and removes the pod's namespace,
+// files and address.
+func (w *podWorker) removeSandbox() {
+	if w.pause != nil {
+		w.pause.Stop()
+		os.RemoveAll(w.pause.Dir)
+		w.pause = nil
+	}
+	if w.sandbox != nil {
+		if err := w.sandbox.Delete(); err != nil {
+			w.k.logf("pod %s: removing its sandbox: %v", w.key, err)
+		}
+		w.sandbox = nil
+	}
+	w.k.ipam.Release(w.key)
 }
 
 // imagePullBackoff is the kubelet's image back-off: 10 s doubling to 5 min.
@@ -241,7 +283,7 @@ func (w *podWorker) startContainer(pod *corev1.Pod, spec corev1.Container) {
 		logW = logFile
 	}
 	sandboxNs := w.sandbox.Namespace
-	info := images.Pod{Name: pod.Name, Namespace: pod.Namespace, IPs: []string{w.sandbox.IP.String()}, Env: env, Log: logW,
+	info := images.Pod{Name: PodHostname(pod), Namespace: pod.Namespace, IPs: []string{w.sandbox.IP.String()}, Env: env, Log: logW,
 		PacketConns: packets,
 		// Outgoing connections (netexec's /dial) leave from the pod.
 		Dial: func(ctx context.Context, network, address string) (conn net.Conn, err error) {
@@ -408,24 +450,14 @@ func (w *podWorker) stopContainers(pod *corev1.Pod) {
 // teardown stops the pod and removes its sandbox.
 func (w *podWorker) teardown() {
 	w.stopContainers(nil)
-	if w.sandbox != nil {
-		if err := w.sandbox.Delete(); err != nil {
-			w.k.logf("pod %s: removing its sandbox: %v", w.key, err)
-		}
-		w.sandbox = nil
-	}
-	w.k.ipam.Release(w.key)
+	w.removeSandbox()
 }
 
 // terminate finishes a pod's deletion: containers stopped, sandbox gone,
 // then the final delete with grace period 0 that removes it from the API.
 func (w *podWorker) terminate(pod *corev1.Pod) {
 	w.stopContainers(pod)
-	if w.sandbox != nil {
-		w.sandbox.Delete()
-		w.sandbox = nil
-	}
-	w.k.ipam.Release(w.key)
+	w.removeSandbox()
 	zero := int64(0)
 	uid := pod.UID
 	err := w.k.client.CoreV1().Pods(pod.Namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{

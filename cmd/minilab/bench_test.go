@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	mdns "github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -203,4 +204,50 @@ func (l *netLab) waitHTTP(tb testing.TB, url string, timeout time.Duration) {
 		time.Sleep(time.Millisecond)
 	}
 	tb.Fatalf("%s did not answer within %v", url, timeout)
+}
+
+// BenchmarkServiceToDNSAnswer measures the time from a Service being
+// created to the kube-dns ClusterIP answering its name from the host:
+// the DNS server's informer and index, behind the proxy's DNAT. Needs root.
+func BenchmarkServiceToDNSAnswer(b *testing.B) {
+	requireRoot(b)
+	l := newBenchLab(b, "bdns", 33)
+	l.up()
+	c := l.client()
+	ctx := context.Background()
+	host, err := nodes.OpenNamespace(l.hostNetns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer host.Close()
+	ask := func(name string) bool {
+		ok := false
+		host.Do(func() error {
+			m := new(mdns.Msg)
+			m.SetQuestion(name, mdns.TypeA)
+			client := &mdns.Client{Timeout: 50 * time.Millisecond}
+			r, _, err := client.Exchange(m, l.dnsIP()+":53")
+			ok = err == nil && r.Rcode == mdns.RcodeSuccess && len(r.Answer) > 0
+			return nil
+		})
+		return ok
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("dns-%d", i)
+		if _, err := c.CoreV1().Services("default").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for !ask(name + ".default.svc.cluster.local.") {
+			if time.Since(start) > 10*time.Second {
+				b.Fatal("no answer within 10s")
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-dns-answer")
 }

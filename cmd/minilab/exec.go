@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -27,7 +29,7 @@ func execCommand() *cli.Command {
 			&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", Usage: "the pod's Kubernetes `NAMESPACE`"},
 		},
 		Action: func(c *cli.Context) error {
-			name, _, err := labDirs(c)
+			name, dataDir, err := labDirs(c)
 			if err != nil {
 				return err
 			}
@@ -45,6 +47,11 @@ func execCommand() *cli.Command {
 			netnsName, err := resolveTarget(name, target, c.String("namespace"))
 			if err != nil {
 				return err
+			}
+			// A pod's pause process holds its hostname and /etc files too:
+			// enter all of its namespaces, as kubectl exec does.
+			if pid, ok := nodes.PausePID(filepath.Join(dataDir, "sandboxes", netnsName)); ok {
+				return execInPod(pid, command)
 			}
 			return execIn(netnsName, command)
 		},
@@ -78,6 +85,21 @@ func resolveTarget(lab, target, namespace string) (string, error) {
 		return "", fmt.Errorf("no running pod %q in namespace %q of lab %q (see `kubectl get pods -n %s`)", target, namespace, lab, namespace)
 	}
 	return ns, nil
+}
+
+// execInPod replaces this process with nsenter, which enters the pod's
+// network, UTS and mount namespaces (those of its pause process) and runs
+// the command there.
+func execInPod(pausePID int, command []string) error {
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return fmt.Errorf("nsenter (util-linux) is needed to enter a pod: install it")
+	}
+	if _, err := exec.LookPath(command[0]); err != nil && !strings.Contains(command[0], "/") {
+		return fmt.Errorf("%s: not found on this machine", command[0])
+	}
+	args := append([]string{"nsenter", "-t", strconv.Itoa(pausePID), "-n", "-u", "-m", "--"}, command...)
+	return syscall.Exec(nsenter, args, os.Environ())
 }
 
 // execIn replaces this process with the command, inside the namespace.

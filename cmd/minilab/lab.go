@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -22,7 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/minilab/minilab/apiserver"
+	"github.com/minilab/minilab/apiserver/allocator"
 	"github.com/minilab/minilab/controllers"
+	"github.com/minilab/minilab/dns"
 	"github.com/minilab/minilab/nodes"
 	"github.com/minilab/minilab/proxy"
 )
@@ -39,6 +43,8 @@ type runningLab struct {
 	proxiers []*proxy.Proxier
 	events   record.EventBroadcaster
 	metrics  *prometheus.Registry
+	dns      *dns.Server
+	client   kubernetes.Interface
 
 	cancel   context.CancelFunc
 	serveErr chan error
@@ -110,13 +116,27 @@ func (lab *runningLab) startNodes(ctx context.Context, ncfg nodes.Config) error 
 	if err != nil {
 		return err
 	}
+	lab.client = client
 	lab.events = record.NewBroadcaster(record.WithContext(ctx))
 	lab.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+
+	// The cluster DNS: its server, the image its pods run, its objects.
+	dnsIP, _ := nthAddr(lab.cfg.serviceCIDR, 10)
+	if err := lab.startDNS(ctx, dnsIP); err != nil {
+		return err
+	}
+
 	version := apiserver.KubernetesVersion().GitVersion
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	for _, node := range ncfg.Nodes() {
 		recorder := lab.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: node.Name})
 		k := nodes.NewKubelet(ncfg, node, lab.network.Node(node.Name), client, recorder, nodes.KubeletOptions{
 			Version: version, LogDir: filepath.Join(lab.cfg.dataDir, "pods"),
+			SandboxDir: filepath.Join(lab.cfg.dataDir, "sandboxes"), PauseCommand: []string{self, "pause"},
+			DNS: nodes.DNSConfig{ClusterDNS: []string{dnsIP.String()}, ClusterDomain: lab.cfg.clusterDomain, HostResolvConf: "/etc/resolv.conf"},
 		})
 		if err := k.Register(ctx); err != nil {
 			return err
@@ -149,6 +169,35 @@ func (lab *runningLab) startNodes(ctx context.Context, ncfg nodes.Config) error 
 	return nil
 }
 
+// startDNS starts the cluster DNS server (fed by its own informers) and
+// creates the kube-dns addon objects; the coredns pods then run the server.
+func (lab *runningLab) startDNS(ctx context.Context, dnsIP netip.Addr) error {
+	cfg := rest.CopyConfig(lab.api.LoopbackConfig())
+	cfg.UserAgent = "coredns/minilab"
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	upstreams := lab.cfg.dnsUpstreams
+	if len(upstreams) == 0 {
+		upstreams, _ = dns.ReadUpstreams("/etc/resolv.conf")
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	lab.dns = dns.New(dns.Config{Zone: lab.cfg.clusterDomain, TTL: 30, Upstreams: upstreams, Metrics: prometheus.NewRegistry()}, factory)
+	registerCoreDNSImage(lab.dns)
+	factory.Start(ctx.Done())
+	return ensureDNSAddon(ctx, client, lab.cfg.clusterDomain, dnsIP)
+}
+
+// nthAddr is the n-th address of a CIDR (kube-dns is the 10th).
+func nthAddr(cidr string, n uint64) (netip.Addr, error) {
+	r, err := allocator.NewIPRange(cidr)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return r.Nth(n)
+}
+
 // waitReady waits until the lab is usable: controllers synced, the default
 // namespace ready, every kubelet watching and every node's rules written.
 func (lab *runningLab) waitReady(ctx context.Context) error {
@@ -167,6 +216,9 @@ func (lab *runningLab) waitReady(ctx context.Context) error {
 		for _, p := range lab.proxiers {
 			ready = ready && p.Syncs() > 0
 		}
+		if ready && lab.dns != nil {
+			ready = lab.dns.HasSynced() && lab.systemPodsReady(ctx)
+		}
 		if ready {
 			return nil
 		}
@@ -179,6 +231,30 @@ func (lab *runningLab) waitReady(ctx context.Context) error {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+}
+
+// systemPodsReady says whether every kube-system pod runs and is ready, as
+// `minilab up` promises before it returns.
+func (lab *runningLab) systemPodsReady(ctx context.Context) bool {
+	if lab.client == nil {
+		return true
+	}
+	pods, err := lab.client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
+	if err != nil || len(pods.Items) == 0 {
+		return false
+	}
+	for _, p := range pods.Items {
+		ready := false
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready = true
+			}
+		}
+		if !ready || p.DeletionTimestamp != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // stop stops the lab: proxiers, kubelets (their pods' sandboxes go), the

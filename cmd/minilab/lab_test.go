@@ -353,8 +353,8 @@ func TestClusterIPTutorial(t *testing.T) {
 }
 
 // checkNoStaleChains checks every node's nat table: no duplicate chain, no
-// per-service chain that nothing jumps to, and the expected SEP count for
-// the one service in the lab besides `kubernetes`.
+// per-service chain that nothing jumps to, and the expected number of
+// endpoint chains for hello-world.
 func checkNoStaleChains(t *testing.T, l *netLab, helloEndpoints int) {
 	t.Helper()
 	for _, node := range []string{"control-plane", "worker", "worker2"} {
@@ -372,13 +372,11 @@ func checkNoStaleChains(t *testing.T, l *netLab, helloEndpoints int) {
 					return false // stale: nothing jumps to it (yet to be cleaned)
 				}
 			}
-			seps := 0
-			for name := range declared {
-				if strings.HasPrefix(name, "KUBE-SEP-") {
-					seps++
-				}
+			seps := map[string]bool{}
+			for _, m := range regexp.MustCompile(`(?m)^-A (KUBE-SEP-\S+) .*default/hello-world`).FindAllStringSubmatch(save, -1) {
+				seps[m[1]] = true
 			}
-			return seps == helloEndpoints+1 // + the kubernetes service's endpoint
+			return len(seps) == helloEndpoints
 		})
 	}
 }
@@ -389,3 +387,6 @@ func svcHash(portName, proto string) string {
 	sum := sha256.Sum256([]byte(portName + proto))
 	return base32.StdEncoding.EncodeToString(sum[:])[:16]
 }
+
+// kubectlsFor returns the installed kubectls (oldest, newest).
+func kubectlsFor(t *testing.T) []apiservertest.Kubectl { return apiservertest.Kubectls(t) }

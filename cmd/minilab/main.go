@@ -21,7 +21,7 @@ func main() {
 			&cli.StringFlag{Name: "name", Value: "minilab", Usage: "lab `NAME`: prefixes its namespaces, links and kubeconfig context; several labs may run side by side"},
 			&cli.StringFlag{Name: "data-dir", Usage: "where the lab keeps its state (default /var/lib/minilab/<name>)"},
 		},
-		Commands: []*cli.Command{upCommand(), downCommand(), statusCommand(), execCommand(), versionCommand()},
+		Commands: []*cli.Command{upCommand(), downCommand(), statusCommand(), execCommand(), versionCommand(), pauseCommand()},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err == nil {
 				return

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/minilab/minilab/apiserver/allocator"
 	"github.com/minilab/minilab/nodes"
@@ -34,6 +35,8 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "pod-cidr", Value: "10.244.0.0/16", Usage: "`CIDR` of the pod network, one /24 per node"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "number of worker `NODES`"},
 			&cli.BoolFlag{Name: "api-only", Usage: "serve only the API and controllers: no nodes, pods or network (needs no root)"},
+			&cli.StringFlag{Name: "cluster-domain", Value: "cluster.local", Usage: "the cluster's DNS `DOMAIN`"},
+			&cli.StringSliceFlag{Name: "dns-upstream", Usage: "resolver `HOST:PORT` for names outside the cluster (repeatable; default: the nameservers of /etc/resolv.conf)"},
 			&cli.DurationFlag{Name: "proxy-sync-period", Value: 30 * time.Second, Usage: "how often each node's proxy checks its rules are intact (kube-proxy's --iptables-sync-period)"},
 			&cli.StringFlag{Name: "host-netns", Usage: "put the lab's host side (bridge, routes) into this existing network `NAMESPACE` instead of the host's (tests use a throwaway one)", Hidden: true},
 			&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` to merge the lab's context into (default: $KUBECONFIG or the invoking user's ~/.kube/config)"},
@@ -52,6 +55,8 @@ type upConfig struct {
 	nodeCIDR, podCIDR      netip.Prefix
 	workers                int
 	proxySyncPeriod        time.Duration
+	clusterDomain          string
+	dnsUpstreams           []string
 	apiOnly                bool
 	hostNetns              string
 	kubeconfig             string
@@ -70,12 +75,24 @@ func parseUpFlags(c *cli.Context) (*upConfig, error) {
 		kubeconfig: c.String("kubeconfig"), mergeKubeconfig: !c.Bool("no-merge-kubeconfig"),
 		workers: c.Int("workers"), apiOnly: c.Bool("api-only"), hostNetns: c.String("host-netns"),
 		proxySyncPeriod: c.Duration("proxy-sync-period"),
+		clusterDomain:   strings.TrimSuffix(c.String("cluster-domain"), "."), dnsUpstreams: c.StringSlice("dns-upstream"),
 	}
 	if net.ParseIP(cfg.apiAddress) == nil {
 		return nil, fmt.Errorf("invalid --api-address %q: give an IP address such as 127.0.0.1", cfg.apiAddress)
 	}
 	if cfg.apiPort < 0 || cfg.apiPort > 65535 {
 		return nil, fmt.Errorf("invalid --api-port %d: use 1-65535, or 0 for any free port", cfg.apiPort)
+	}
+	if errs := validation.IsDNS1123Subdomain(cfg.clusterDomain); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid --cluster-domain %q: %s", cfg.clusterDomain, strings.Join(errs, "; "))
+	}
+	for i, u := range cfg.dnsUpstreams {
+		if _, _, err := net.SplitHostPort(u); err != nil {
+			cfg.dnsUpstreams[i] = net.JoinHostPort(u, "53")
+			if net.ParseIP(u) == nil {
+				return nil, fmt.Errorf("invalid --dns-upstream %q: give IP or IP:PORT", u)
+			}
+		}
 	}
 	if cfg.proxySyncPeriod < 100*time.Millisecond {
 		return nil, fmt.Errorf("invalid --proxy-sync-period %v: use 100ms or more", cfg.proxySyncPeriod)
@@ -124,7 +141,11 @@ func (u *upConfig) childArgs() []string {
 	args := []string{"--name", u.name, "--data-dir", u.dataDir, "up", "--foreground",
 		"--api-address", u.apiAddress, "--api-port", strconv.Itoa(u.apiPort),
 		"--service-cidr", u.serviceCIDR, "--node-port-range", u.nodePorts, "--node-cidr", u.nodeCIDR.String(),
-		"--pod-cidr", u.podCIDR.String(), "--workers", strconv.Itoa(u.workers), "--proxy-sync-period", u.proxySyncPeriod.String()}
+		"--pod-cidr", u.podCIDR.String(), "--workers", strconv.Itoa(u.workers), "--proxy-sync-period", u.proxySyncPeriod.String(),
+		"--cluster-domain", u.clusterDomain}
+	for _, up := range u.dnsUpstreams {
+		args = append(args, "--dns-upstream", up)
+	}
 	if u.apiOnly {
 		args = append(args, "--api-only")
 	}
