@@ -54,6 +54,9 @@ type Config struct {
 	Logf func(format string, args ...interface{})
 	// StoreOptions tune the store (history size; NoSync for benchmarks).
 	StoreOptions store.Options
+	// PodRuntime serves pods/log and pods/exec (the node agents); nil
+	// refuses them.
+	PodRuntime PodRuntime
 	// Metrics, if set, is served at /metrics (Prometheus text), like
 	// kube-apiserver's; the lab puts its proxies' metrics there.
 	Metrics http.Handler

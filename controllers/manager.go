@@ -8,6 +8,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/minilab/minilab/controllers/endpoint"
 	"github.com/minilab/minilab/controllers/endpointslice"
 	"github.com/minilab/minilab/controllers/garbagecollector"
+	"github.com/minilab/minilab/controllers/loadbalancer"
 	"github.com/minilab/minilab/controllers/namespace"
 	"github.com/minilab/minilab/controllers/replicaset"
 	"github.com/minilab/minilab/controllers/scheduler"
@@ -48,8 +50,15 @@ type Manager struct {
 	events    record.EventBroadcaster
 }
 
+// Options tune the controllers.
+type Options struct {
+	// LoadBalancerPool is where LoadBalancer Services get their external
+	// IPs; empty leaves them pending (no load balancer, as on bare metal).
+	LoadBalancerPool []netip.Addr
+}
+
 // Start discovers the served resources and starts every controller.
-func Start(ctx context.Context, cfg *rest.Config, caPEM []byte) (*Manager, error) {
+func Start(ctx context.Context, cfg *rest.Config, caPEM []byte, opts Options) (*Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "kube-controller-manager/minilab"
 	client, err := kubernetes.NewForConfig(cfg)
@@ -90,6 +99,10 @@ func Start(ctx context.Context, cfg *rest.Config, caPEM []byte) (*Manager, error
 	sched := scheduler.New(client, m.factory, recorder("default-scheduler"))
 	statefulSets := statefulset.NewController(client, m.factory, recorder("statefulset-controller"))
 	daemonSets := daemonset.NewController(client, m.factory, recorder("daemonset-controller"))
+	var lb *loadbalancer.Controller
+	if len(opts.LoadBalancerPool) > 0 {
+		lb = loadbalancer.NewController(loadbalancer.Config{Pool: opts.LoadBalancerPool}, client, m.factory, recorder("service-controller"))
+	}
 	loops := []func(context.Context){
 		nsController.Run, saController.Run, sched.Run,
 		func(ctx context.Context) { deployments.Run(ctx, 2) },
@@ -98,6 +111,9 @@ func Start(ctx context.Context, cfg *rest.Config, caPEM []byte) (*Manager, error
 		func(ctx context.Context) { slices.Run(ctx, 2) },
 		func(ctx context.Context) { statefulSets.Run(ctx, 2) },
 		func(ctx context.Context) { daemonSets.Run(ctx, 2) },
+	}
+	if lb != nil {
+		loops = append(loops, func(ctx context.Context) { lb.Run(ctx, 1) })
 	}
 
 	for _, inf := range []cache.SharedIndexInformer{

@@ -96,6 +96,9 @@ func (n *Network) build() error {
 		os.WriteFile("/sys/class/net/"+cfg.BridgeName()+"/bridge/nf_call_iptables", []byte("0"), 0o644)
 	}
 
+	if err := n.createAppliance(hl, bridge); err != nil {
+		return err
+	}
 	nodes := cfg.Nodes()
 	for _, node := range nodes {
 		ns, err := CreateNamespace(node.Netns())
@@ -157,10 +160,10 @@ func nodeSysctls() error {
 }
 
 // configureNode addresses the node's eth0 and adds its routes: the other
-// nodes' pod CIDRs via their node IPs, and the service CIDR on the LAN so
-// that a process on the node can send to a ClusterIP (its kube-proxy rules
+// nodes' pod CIDRs via their node IPs, the service CIDR on the LAN so that
+// a process on the node can send to a ClusterIP (its kube-proxy rules
 // rewrite the destination before the packet leaves; unmatched ClusterIPs
-// stay on the LAN, unanswered).
+// stay on the LAN, unanswered), and the host via the load balancer.
 func (n *Network) configureNode(node Node, all []Node) error {
 	nl, err := n.nodes[node.Name].Netlink()
 	if err != nil {
@@ -185,7 +188,13 @@ func (n *Network) configureNode(node Node, all []Node) error {
 			return fmt.Errorf("route to %s: %w", other.PodCIDR, err)
 		}
 	}
-	return nl.RouteAdd(&netlink.Route{Dst: prefixNet(n.cfg.ServiceCIDR), LinkIndex: eth0.Attrs().Index, Scope: netlink.SCOPE_LINK})
+	if err := nl.RouteAdd(&netlink.Route{Dst: prefixNet(n.cfg.ServiceCIDR), LinkIndex: eth0.Attrs().Index, Scope: netlink.SCOPE_LINK}); err != nil {
+		return err
+	}
+	// The host is "outside": its traffic comes back through the load
+	// balancer appliance, which must see the replies of the connections it
+	// forwarded (see appliance.go). Other replies just pass through it.
+	return nl.RouteAdd(&netlink.Route{Dst: prefixNet(netip.PrefixFrom(n.cfg.BridgeIP(), 32)), Gw: net.IP(n.cfg.ApplianceIP().AsSlice()), LinkIndex: eth0.Attrs().Index})
 }
 
 // Destroy removes the network: node namespaces (their veths go with them),
@@ -272,7 +281,7 @@ func deleteHostLinks(host *Namespace, cfg Config) error {
 	var errs []error
 	for _, l := range links {
 		name := l.Attrs().Name
-		if name == cfg.BridgeName() || isHostVeth(cfg, name) {
+		if name == cfg.BridgeName() || name == cfg.applianceHostVeth() || isHostVeth(cfg, name) {
 			if err := hl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 				errs = append(errs, fmt.Errorf("deleting link %s: %w", name, err))
 			}

@@ -84,7 +84,7 @@ func Start(t testing.TB, opts Options) *Lab {
 		defer close(l.done)
 		srv.Serve(ctx)
 	}()
-	l.mgr, err = controllers.Start(ctx, srv.LoopbackConfig(), srv.CAPEM())
+	l.mgr, err = controllers.Start(ctx, srv.LoopbackConfig(), srv.CAPEM(), controllers.Options{})
 	if err != nil {
 		l.Stop()
 		t.Fatalf("starting controllers: %v", err)

@@ -35,16 +35,17 @@ import (
 // server, the network (bridge, node namespaces, routes), the controllers,
 // a kubelet and a kube-proxy per node. It stops in the reverse order.
 type runningLab struct {
-	cfg      *upConfig
-	api      *apiserver.Server
-	network  *nodes.Network
-	mgr      *controllers.Manager
-	kubelets []*nodes.Kubelet
-	proxiers []*proxy.Proxier
-	events   record.EventBroadcaster
-	metrics  *prometheus.Registry
-	dns      *dns.Server
-	client   kubernetes.Interface
+	cfg       *upConfig
+	api       *apiserver.Server
+	network   *nodes.Network
+	mgr       *controllers.Manager
+	kubelets  []*nodes.Kubelet
+	proxiers  []*proxy.Proxier
+	events    record.EventBroadcaster
+	metrics   *prometheus.Registry
+	dns       *dns.Server
+	appliance *nodes.Appliance
+	client    kubernetes.Interface
 
 	cancel   context.CancelFunc
 	serveErr chan error
@@ -96,7 +97,11 @@ func startLab(parent context.Context, cfg *upConfig) (lab *runningLab, err error
 	}
 	go func() { lab.serveErr <- lab.api.Serve(ctx) }()
 
-	if lab.mgr, err = controllers.Start(ctx, lab.api.LoopbackConfig(), lab.api.CAPEM()); err != nil {
+	var ctlOpts controllers.Options
+	if !cfg.apiOnly {
+		ctlOpts.LoadBalancerPool = cfg.lbPool
+	}
+	if lab.mgr, err = controllers.Start(ctx, lab.api.LoopbackConfig(), lab.api.CAPEM(), ctlOpts); err != nil {
 		return lab, err
 	}
 	if cfg.apiOnly {
@@ -162,10 +167,13 @@ func (lab *runningLab) startNodes(ctx context.Context, ncfg nodes.Config) error 
 		}
 		lab.proxiers = append(lab.proxiers, p)
 	}
+	// The load balancer appliance, fed by the same informers.
+	lab.appliance = nodes.NewAppliance(lab.network, factory)
 	factory.Start(ctx.Done())
 	for _, p := range lab.proxiers {
 		go p.Run(ctx)
 	}
+	go lab.appliance.Run(ctx)
 	return nil
 }
 

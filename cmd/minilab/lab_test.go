@@ -96,6 +96,8 @@ func (l *netLab) inHost(args ...string) (string, error) {
 	return string(out), err
 }
 
+// inNode runs a command in a node's namespace ("worker", "control-plane",
+// or "lb" for the load balancer appliance).
 func (l *netLab) inNode(node string, args ...string) string {
 	l.t.Helper()
 	out, err := exec.Command("ip", append([]string{"netns", "exec", l.name + "-" + node}, args...)...).CombinedOutput()

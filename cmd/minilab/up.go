@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/minilab/minilab/apiserver/allocator"
+	"github.com/minilab/minilab/controllers/loadbalancer"
 	"github.com/minilab/minilab/nodes"
 )
 
@@ -35,6 +36,7 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "pod-cidr", Value: "10.244.0.0/16", Usage: "`CIDR` of the pod network, one /24 per node"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "number of worker `NODES`"},
 			&cli.BoolFlag{Name: "api-only", Usage: "serve only the API and controllers: no nodes, pods or network (needs no root)"},
+			&cli.StringFlag{Name: "lb-pool", Usage: "`RANGE` (a-b or CIDR) LoadBalancer Services get external IPs from (default: .200-.250 of --node-cidr)"},
 			&cli.StringFlag{Name: "cluster-domain", Value: "cluster.local", Usage: "the cluster's DNS `DOMAIN`"},
 			&cli.StringSliceFlag{Name: "dns-upstream", Usage: "resolver `HOST:PORT` for names outside the cluster (repeatable; default: the nameservers of /etc/resolv.conf)"},
 			&cli.DurationFlag{Name: "proxy-sync-period", Value: 30 * time.Second, Usage: "how often each node's proxy checks its rules are intact (kube-proxy's --iptables-sync-period)"},
@@ -56,6 +58,8 @@ type upConfig struct {
 	workers                int
 	proxySyncPeriod        time.Duration
 	clusterDomain          string
+	lbPool                 []netip.Addr
+	lbPoolText             string
 	dnsUpstreams           []string
 	apiOnly                bool
 	hostNetns              string
@@ -105,6 +109,21 @@ func parseUpFlags(c *cli.Context) (*upConfig, error) {
 		return nil, fmt.Errorf("invalid --pod-cidr %q: give an IPv4 network such as 10.244.0.0/16", c.String("pod-cidr"))
 	}
 	cfg.podCIDR = cfg.podCIDR.Masked()
+	cfg.lbPoolText = c.String("lb-pool")
+	if cfg.lbPoolText == "" {
+		base := cfg.nodeCIDR.Addr().As4()
+		first, last := base, base
+		first[3], last[3] = base[3]+200, base[3]+250
+		cfg.lbPoolText = netip.AddrFrom4(first).String() + "-" + netip.AddrFrom4(last).String()
+	}
+	if cfg.lbPool, err = loadbalancer.ParsePool(cfg.lbPoolText); err != nil {
+		return nil, fmt.Errorf("invalid --lb-pool: %v", err)
+	}
+	for _, ip := range cfg.lbPool {
+		if !cfg.nodeCIDR.Contains(ip) {
+			return nil, fmt.Errorf("invalid --lb-pool %s: the addresses must be on the node network %s (the load balancer answers for them there)", cfg.lbPoolText, cfg.nodeCIDR)
+		}
+	}
 	if _, err := allocator.NewIPRange(cfg.serviceCIDR); err != nil {
 		return nil, fmt.Errorf("invalid --service-cidr: %v", err)
 	}
@@ -142,7 +161,7 @@ func (u *upConfig) childArgs() []string {
 		"--api-address", u.apiAddress, "--api-port", strconv.Itoa(u.apiPort),
 		"--service-cidr", u.serviceCIDR, "--node-port-range", u.nodePorts, "--node-cidr", u.nodeCIDR.String(),
 		"--pod-cidr", u.podCIDR.String(), "--workers", strconv.Itoa(u.workers), "--proxy-sync-period", u.proxySyncPeriod.String(),
-		"--cluster-domain", u.clusterDomain}
+		"--cluster-domain", u.clusterDomain, "--lb-pool", u.lbPoolText}
 	for _, up := range u.dnsUpstreams {
 		args = append(args, "--dns-upstream", up)
 	}
