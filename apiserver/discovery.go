@@ -37,6 +37,8 @@ var subresourceVerbs = map[string][]string{
 	"scale":    {"get", "patch", "update"},
 	"finalize": {"update"},
 	"binding":  {"create"},
+	"exec":     {"create", "get"},
+	"log":      {"get"},
 }
 
 // discoveryDocs are built once from the registry.

@@ -42,6 +42,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, notFoundPath())
 		return
 	}
+	if serve := streamingSubresource(res, info.Subresource); serve != nil {
+		serve(s, w, r, info.Namespace, info.Name)
+		return
+	}
 	if info.Verb == "" {
 		w.Header().Set("Allow", "GET, POST, PUT, PATCH, DELETE")
 		writeError(w, r, apierrors.NewMethodNotSupported(res.GroupResource(), strings.ToLower(r.Method)))

@@ -52,6 +52,8 @@ type Options struct {
 	NoSync  bool   // store without fsync (faster, for benchmarks)
 	// HistoryLimit is how many events the store keeps for watches (0: its default).
 	HistoryLimit int
+	// PodRuntime serves pods/log and pods/exec (nil: they answer 503).
+	PodRuntime apiserver.PodRuntime
 }
 
 // Start starts a lab and stops it when the test ends.
@@ -67,6 +69,7 @@ func Start(t testing.TB, opts Options) *Lab {
 		AdvertiseAddress: net.ParseIP("172.30.0.2"),
 		Logf:             t.Logf,
 		StoreOptions:     store.Options{NoSync: opts.NoSync, HistoryLimit: opts.HistoryLimit},
+		PodRuntime:       opts.PodRuntime,
 	})
 	if err != nil {
 		t.Fatalf("starting the API server: %v", err)
@@ -241,9 +244,23 @@ func clientMinor(path string) int {
 // cached discovery.
 func (l *Lab) Run(k Kubectl, stdin string, args ...string) (string, string, error) {
 	l.t.Helper()
+	return l.RunCommand(l.Command(k, args...), stdin)
+}
+
+// Command prepares a kubectl command against the lab (its own discovery
+// cache dir per kubectl version), for callers that need to adjust it, e.g.
+// its environment or a terminal.
+func (l *Lab) Command(k Kubectl, args ...string) *exec.Cmd {
 	cacheDir := filepath.Join(l.DataDir, "kubectl-cache-"+strconv.Itoa(k.Minor))
 	cmd := exec.Command(k.Path, append([]string{"--kubeconfig", l.Kubeconfig, "--cache-dir", cacheDir}, args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+l.DataDir, "KUBECONFIG="+l.Kubeconfig)
+	return cmd
+}
+
+// RunCommand runs a command from Command with stdin and returns stdout,
+// stderr and the error; it gives up after a minute.
+func (l *Lab) RunCommand(cmd *exec.Cmd, stdin string) (string, string, error) {
+	args := cmd.Args[1:]
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

@@ -234,7 +234,7 @@ func resources() []*Resource {
 		},
 		{
 			Version: "v1", Kind: "Pod", Resource: "pods", Singular: "pod", Namespaced: true,
-			ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status", "binding"},
+			ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status", "binding", "exec", "log"},
 			// A new pod is Pending until the scheduler and kubelet act on it.
 			ResetOnCreate: func(obj runtime.Object) {
 				pod := obj.(*corev1.Pod)
