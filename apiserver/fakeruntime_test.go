@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/minilab/minilab/apiserver"
+	"github.com/minilab/minilab/internal/pty"
 )
 
 // fakeRuntime is a PodRuntime for tests. Every container's log is five
@@ -111,13 +112,13 @@ func run(cmd *exec.Cmd, streams apiserver.ExecStreams) error {
 // it waits for the first size before it starts the command, and applies
 // every later one.
 func (f *fakeRuntime) runInTerminal(cmd *exec.Cmd, streams apiserver.ExecStreams) error {
-	master, tty, err := openPTY()
+	master, tty, err := pty.Open()
 	if err != nil {
 		return err
 	}
 	defer master.Close()
 	resize := func(size apiserver.TerminalSize) {
-		setTerminalSize(master, size.Height, size.Width)
+		pty.SetSize(master, size.Height, size.Width)
 		f.resized <- size
 	}
 	select {
@@ -133,7 +134,7 @@ func (f *fakeRuntime) runInTerminal(cmd *exec.Cmd, streams apiserver.ExecStreams
 		}
 	}()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = ttyAttr()
+	cmd.SysProcAttr = pty.Controlling(nil)
 	err = cmd.Start()
 	tty.Close()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/minilab/minilab/apiserver"
 	"github.com/minilab/minilab/apiserver/apiservertest"
+	"github.com/minilab/minilab/internal/pty"
 )
 
 // createPods creates the pods the tests use: "app" (one container),
@@ -303,18 +304,18 @@ func kubectlExec(t *testing.T, lab *apiservertest.Lab, k apiservertest.Kubectl, 
 		}
 	})
 	t.Run("tty", func(t *testing.T) {
-		master, tty, err := openPTY()
+		master, tty, err := pty.Open()
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer master.Close()
-		if err := setTerminalSize(master, 30, 90); err != nil {
+		if err := pty.SetSize(master, 30, 90); err != nil {
 			t.Fatal(err)
 		}
 		cmd := lab.Command(k, "exec", "-it", "app", "--", "sh", "-c", `tty; stty size; read line; stty size; echo "got:$line"`)
 		cmd.Env = append(cmd.Env, transportEnv(k, transport)...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-		cmd.SysProcAttr = ttyAttr()
+		cmd.SysProcAttr = pty.Controlling(nil)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +338,7 @@ func kubectlExec(t *testing.T, lab *apiservertest.Lab, k apiservertest.Kubectl, 
 			}
 		}
 		// The window grows: kubectl gets SIGWINCH and sends the new size.
-		if err := setTerminalSize(master, 50, 120); err != nil {
+		if err := pty.SetSize(master, 50, 120); err != nil {
 			t.Fatal(err)
 		}
 		if err := waitForSize(fake, apiserver.TerminalSize{Width: 120, Height: 50}); err != nil {

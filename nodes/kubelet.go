@@ -18,11 +18,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/minilab/minilab/nodes/envvars"
 )
 
 // Kubelet is the agent of one node, doing what the kubelet does for the
@@ -43,6 +47,7 @@ type Kubelet struct {
 	logf     func(string, ...interface{})
 
 	informer cache.SharedIndexInformer
+	capacity corev1.ResourceList
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -62,8 +67,14 @@ type KubeletOptions struct {
 	// process (no own hostname or /etc files), as in unit tests.
 	PauseCommand []string
 	// DNS is the cluster DNS written into pods' resolv.conf.
-	DNS  DNSConfig
-	Logf func(string, ...interface{})
+	DNS DNSConfig
+	// Services and ConfigMaps give containers their environment: the
+	// Services' variables and configMapKeyRef/envFrom values. The caller
+	// starts their informers and waits for them to sync before Run. Nil:
+	// no service variables, and every ConfigMap is missing.
+	Services   corelisters.ServiceLister
+	ConfigMaps corelisters.ConfigMapLister
+	Logf       func(string, ...interface{})
 }
 
 // NewKubelet returns the agent of one node.
@@ -79,6 +90,7 @@ func NewKubelet(cfg Config, node Node, nodeNs *Namespace, client kubernetes.Inte
 	// Like the real kubelet, watch only the pods bound to this node.
 	lw := cache.NewListWatchFromClient(client.CoreV1().RESTClient(), "pods", metav1.NamespaceAll,
 		fields.OneTermEqualSelector("spec.nodeName", node.Name))
+	k.capacity = k.nodeObject().Status.Allocatable
 	k.informer = cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
 	k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { k.podChanged(obj.(*corev1.Pod)) },
@@ -289,6 +301,36 @@ func memTotal() int64 {
 	}
 	return 8 << 30
 }
+
+// serviceEnv is the variables of the Services a container starting now
+// sees: those of its pod's namespace (with enableServiceLinks) and the
+// API server's `kubernetes` Service, as the kubelet's getServiceEnvVarMap.
+func (w *podWorker) serviceEnv(pod *corev1.Pod) []corev1.EnvVar {
+	lister := w.k.opts.Services
+	if lister == nil {
+		return nil
+	}
+	services, _ := lister.Services(pod.Namespace).List(labels.Everything())
+	if pod.Namespace != metav1.NamespaceDefault {
+		if api, err := lister.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil {
+			services = append(services, api)
+		}
+	}
+	links := pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks
+	return envvars.ServiceEnv(services, links, pod.Namespace)
+}
+
+// configMap finds a ConfigMap for configMapKeyRef and envFrom.
+func (k *Kubelet) configMap(namespace, name string) (*corev1.ConfigMap, error) {
+	if k.opts.ConfigMaps == nil {
+		return nil, apierrors.NewNotFound(corev1.Resource("configmaps"), name)
+	}
+	return k.opts.ConfigMaps.ConfigMaps(namespace).Get(name)
+}
+
+// allocatable is the node's allocatable resources, which resourceFieldRef
+// reports for limits a container does not set.
+func (k *Kubelet) allocatable() corev1.ResourceList { return k.capacity }
 
 // podIPFromStatus is the address the pod had before a restart, if any.
 func podIPFromStatus(pod *corev1.Pod) netip.Addr {

@@ -4,25 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/minilab/minilab/nodes/images"
+	"github.com/minilab/minilab/nodes/probes"
 )
 
 // podWorker owns one pod on one node, like the kubelet's pod workers: it
-// acts on the latest version of the pod, one step at a time.
+// acts on the latest version of the pod, one step at a time, and on what
+// its containers do (exits, probe results).
 type podWorker struct {
 	k   *Kubelet
 	key string // namespace/name
@@ -34,30 +33,37 @@ type podWorker struct {
 	stopOnce sync.Once
 	isGone   bool
 
+	// What `kubectl exec` and `kubectl logs` read from other goroutines,
+	// published by the worker under mu.
+	running  map[string]*instance
+	pausePid int
+
+	events chan containerEvent
+	done   chan struct{} // closed when run returns
+
 	sandbox    *Sandbox
 	pause      *Pause
 	startedAt  metav1.Time
 	containers map[string]*container
 	retryAt    time.Time
+	reported   *corev1.PodStatus
 }
 
-// container is one running (or waiting) container.
-type container struct {
-	name      string
-	image     string
-	state     corev1.ContainerState
-	ready     bool
-	cancel    context.CancelFunc
-	done      chan struct{}
-	listeners []io.Closer
-	log       *os.File
-	pullTries int
+// containerEvent is something a container did: it exited, or a probe
+// changed its mind.
+type containerEvent struct {
+	name  string
+	inst  *instance
+	exit  *exitResult
+	probe *probes.Result
 }
 
 func newPodWorker(k *Kubelet, pod *corev1.Pod) *podWorker {
 	return &podWorker{
 		k: k, key: pod.Namespace + "/" + pod.Name,
 		wake: make(chan struct{}, 1), stopping: make(chan struct{}),
+		events:     make(chan containerEvent, 64),
+		done:       make(chan struct{}),
 		containers: map[string]*container{},
 	}
 }
@@ -66,6 +72,10 @@ func (w *podWorker) update(pod *corev1.Pod) {
 	w.mu.Lock()
 	w.latest = pod
 	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *podWorker) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -77,31 +87,72 @@ func (w *podWorker) gone() {
 	w.mu.Lock()
 	w.isGone = true
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.poke()
 }
 
 // shutdown: the lab stops; stop the pod but leave it in the API.
 func (w *podWorker) shutdown() { w.stopOnce.Do(func() { close(w.stopping) }) }
 
+// current returns the latest pod (for Exec and Logs).
+func (w *podWorker) current() *corev1.Pod {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.latest
+}
+
+// publish makes the running instances and the pause process visible to
+// Exec and Logs.
+func (w *podWorker) publish() {
+	running := map[string]*instance{}
+	for name, c := range w.containers {
+		if c.inst != nil {
+			running[name] = c.inst
+		}
+	}
+	pid := 0
+	if w.pause != nil {
+		pid = w.pause.PID()
+	}
+	w.mu.Lock()
+	w.running, w.pausePid = running, pid
+	w.mu.Unlock()
+}
+
+// pausePID is the pid of the pod's pause process, 0 without one.
+func (w *podWorker) pausePID() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pausePid
+}
+
+// instance returns a container's running instance, if any.
+func (w *podWorker) instance(name string) *instance {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running[name]
+}
+
 func (w *podWorker) run() {
-	retry := time.NewTimer(time.Hour)
-	defer retry.Stop()
+	defer close(w.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		select {
 		case <-w.stopping:
-			w.teardown()
+			w.stopAll(nil, 0)
+			w.removeSandbox()
 			return
 		case <-w.wake:
-		case <-retry.C:
+		case ev := <-w.events:
+			w.handle(ev)
+		case <-timer.C:
 		}
 		w.mu.Lock()
 		pod, isGone := w.latest, w.isGone
 		w.mu.Unlock()
 		if isGone {
-			w.teardown()
+			w.stopAll(nil, 0)
+			w.removeSandbox()
 			return
 		}
 		if pod.DeletionTimestamp != nil {
@@ -109,16 +160,35 @@ func (w *podWorker) run() {
 			return
 		}
 		w.sync(pod)
-		if !w.retryAt.IsZero() {
-			retry.Reset(time.Until(w.retryAt))
+		next := w.nextWake()
+		if !next.IsZero() {
+			d := time.Until(next)
+			if d < 0 {
+				d = 0
+			}
+			timer.Reset(d)
 		}
 	}
+}
+
+// nextWake is the earliest time something is due: a retry or a restart.
+func (w *podWorker) nextWake() time.Time {
+	next := w.retryAt
+	for _, c := range w.containers {
+		if c.inst == nil && !c.finished && !c.nextStart.IsZero() && (next.IsZero() || c.nextStart.Before(next)) {
+			next = c.nextStart
+		}
+	}
+	return next
 }
 
 // sync brings the pod to running: sandbox, then containers, then status.
 func (w *podWorker) sync(pod *corev1.Pod) {
 	k := w.k
 	if w.sandbox == nil {
+		if !w.retryAt.IsZero() && time.Now().Before(w.retryAt) {
+			return
+		}
 		ip, err := k.ipam.Allocate(w.key, podIPFromStatus(pod))
 		if err == nil {
 			w.sandbox, err = CreateSandbox(k.cfg, k.node, k.nodeNs, pod.Namespace, pod.Name, ip)
@@ -136,12 +206,121 @@ func (w *podWorker) sync(pod *corev1.Pod) {
 			return
 		}
 		w.startedAt = metav1.Now()
+		w.publish()
 	}
 	w.retryAt = time.Time{}
-	for _, c := range pod.Spec.Containers {
-		w.startContainer(pod, c)
+	now := time.Now()
+	for _, spec := range pod.Spec.Containers {
+		c := w.containers[spec.Name]
+		if c == nil {
+			c = &container{spec: spec, name: spec.Name}
+			w.containers[spec.Name] = c
+		}
+		if c.inst == nil && !c.finished && !now.Before(c.nextStart) {
+			w.startContainer(pod, c)
+		}
 	}
 	w.reportStatus(pod)
+}
+
+// handle applies a container event.
+func (w *podWorker) handle(ev containerEvent) {
+	c := w.containers[ev.name]
+	if c == nil || c.inst != ev.inst {
+		return // about an instance that is gone already
+	}
+	pod := w.current()
+	switch {
+	case ev.exit != nil:
+		w.containerExited(pod, c, *ev.exit)
+	case ev.probe != nil:
+		w.probeResult(pod, c, *ev.probe)
+	}
+}
+
+// containerExited records an exit and decides, by restartPolicy, whether
+// and when the container starts again: at once the first time, then after
+// 10 s, 20 s, 40 s ... up to 5 minutes (CrashLoopBackOff), the back-off
+// starting afresh once a container ran for 10 minutes.
+func (w *podWorker) containerExited(pod *corev1.Pod, c *container, ex exitResult) {
+	inst := c.inst
+	c.inst = nil
+	c.ready = false
+	w.publish()
+	if inst.stopProbes != nil {
+		inst.stopProbes()
+	}
+	if inst.logs != nil {
+		inst.logs.Close()
+	}
+	term := &corev1.ContainerStateTerminated{
+		ExitCode: int32(ex.code), Reason: ex.reason, Message: ex.message,
+		StartedAt: metav1.NewTime(inst.startedAt), FinishedAt: metav1.Now(), ContainerID: inst.id,
+	}
+	c.state = corev1.ContainerState{Terminated: term}
+	restart := false
+	switch pod.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+	case corev1.RestartPolicyOnFailure:
+		restart = ex.code != 0
+	default:
+		restart = true
+	}
+	if !restart {
+		c.finished = true
+		return
+	}
+	if time.Since(inst.startedAt) > 10*time.Minute {
+		c.backoff = 0
+	}
+	c.lastState = c.state
+	c.restarts++
+	c.nextStart = time.Now().Add(c.backoff)
+	if c.backoff > 0 {
+		msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", c.backoff, c.name, pod.Name, pod.Namespace, pod.UID)
+		c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: msg}}
+		w.k.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.name, pod.Name, pod.Namespace, pod.UID)
+	}
+	switch {
+	case c.backoff == 0:
+		c.backoff = 10 * time.Second
+	case c.backoff < 5*time.Minute:
+		c.backoff *= 2
+		if c.backoff > 5*time.Minute {
+			c.backoff = 5 * time.Minute
+		}
+	}
+}
+
+// probeResult applies a probe's verdict: readiness sets the container's
+// Ready, startup unlocks the other probes, liveness failure restarts it.
+func (w *podWorker) probeResult(pod *corev1.Pod, c *container, r probes.Result) {
+	k := w.k
+	// The prober records an Unhealthy event for each failed attempt itself.
+	switch r.Kind {
+	case probes.Startup:
+		c.started = r.Success
+		if r.Success {
+			c.ready = c.spec.ReadinessProbe == nil
+		} else {
+			k.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed startup probe, will be restarted", c.name)
+			w.kill(c.inst, killNow)
+		}
+	case probes.Readiness:
+		c.ready = r.Success && c.started
+	case probes.Liveness:
+		if !r.Success && c.started {
+			k.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed liveness probe, will be restarted", c.name)
+			grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+			if pod.Spec.TerminationGracePeriodSeconds != nil {
+				grace = *pod.Spec.TerminationGracePeriodSeconds
+			}
+			if p := c.spec.LivenessProbe; p != nil && p.TerminationGracePeriodSeconds != nil {
+				grace = *p.TerminationGracePeriodSeconds
+			}
+			w.kill(c.inst, time.Duration(grace)*time.Second)
+		}
+	}
 }
 
 // startPause writes the pod's /etc files and starts its pause process,
@@ -179,152 +358,16 @@ func (w *podWorker) removeSandbox() {
 		w.sandbox = nil
 	}
 	w.k.ipam.Release(w.key)
+	w.publish()
 }
 
-// imagePullBackoff is the kubelet's image back-off: 10 s doubling to 5 min.
-func imagePullBackoff(tries int) time.Duration {
-	d := 10 * time.Second
-	for i := 1; i < tries && d < 5*time.Minute; i++ {
-		d *= 2
-	}
-	if d > 5*time.Minute {
-		d = 5 * time.Minute
-	}
-	return d
-}
-
-// startContainer starts a container unless it runs; for an unknown image it
-// fails as an image pull would, and tries again with back-off.
-func (w *podWorker) startContainer(pod *corev1.Pod, spec corev1.Container) {
-	k := w.k
-	c := w.containers[spec.Name]
-	if c == nil {
-		c = &container{name: spec.Name, image: spec.Image}
-		w.containers[spec.Name] = c
-	}
-	if c.state.Running != nil {
-		return
-	}
-	if c.state.Waiting != nil && c.pullTries > 0 && time.Now().Before(w.retryAt) {
-		return
-	}
-	args := append(append([]string(nil), spec.Command...), spec.Args...)
-	img, ok := images.LookupWithArgs(spec.Image, args)
-	if !ok {
-		c.pullTries++
-		reason, msg := "ErrImagePull", fmt.Sprintf("minilab has no container runtime and does not pull images; built-in images are: %s", strings.Join(images.Names(), ", "))
-		if len(spec.Command) > 0 {
-			reason, msg = "CreateContainerError", "running programs from the host (command:) is not supported yet; use a built-in image: "+strings.Join(images.Names(), ", ")
-		}
-		if c.pullTries > 1 && reason == "ErrImagePull" {
-			reason = "ImagePullBackOff"
-			k.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", spec.Image)
-			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: ImagePullBackOff")
-		} else if reason == "ErrImagePull" {
-			k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", spec.Image)
-			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %s", spec.Image, msg)
-			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: ErrImagePull")
-		} else {
-			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %s", msg)
-		}
-		c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}}
-		w.retryAt = time.Now().Add(imagePullBackoff(c.pullTries))
-		return
-	}
-	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", spec.Image)
-	env := map[string]string{}
-	for _, e := range spec.Env {
-		env[e.Name] = e.Value
-	}
-	// The image's sockets are opened inside the pod's namespace, so its
-	// server answers on the pod IP as the real container would.
-	var closers []io.Closer
-	byPort := map[int32]net.Listener{}
-	packets := map[int32]net.PacketConn{}
-	err := w.sandbox.Namespace.Do(func() error {
-		for _, p := range img.PortsFor(env) {
-			addr := ":" + strconv.Itoa(int(p.Port))
-			if strings.EqualFold(p.Protocol, "UDP") {
-				pc, err := net.ListenPacket("udp4", addr)
-				if err != nil {
-					return fmt.Errorf("listening on port %d/UDP: %w", p.Port, err)
-				}
-				closers = append(closers, pc)
-				packets[p.Port] = pc
-				continue
-			}
-			l, err := net.Listen("tcp4", addr)
-			if err != nil {
-				return fmt.Errorf("listening on port %d: %w", p.Port, err)
-			}
-			closers = append(closers, l)
-			byPort[p.Port] = l
-		}
-		return nil
-	})
-	if err != nil {
-		for _, c := range closers {
-			c.Close()
-		}
-		k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-		c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}}
-		w.retryAt = time.Now().Add(5 * time.Second)
-		return
-	}
-	logFile := w.openLog(pod, spec.Name)
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel, c.done, c.listeners, c.log = cancel, make(chan struct{}), closers, logFile
-	c.state = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
-	c.ready = true
-	c.pullTries = 0
-	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", spec.Name)
-	var logW io.Writer = io.Discard
-	if logFile != nil {
-		logW = logFile
-	}
-	sandboxNs := w.sandbox.Namespace
-	info := images.Pod{Name: PodHostname(pod), Namespace: pod.Namespace, IPs: []string{w.sandbox.IP.String()}, Env: env, Log: logW,
-		PacketConns: packets,
-		// Outgoing connections (netexec's /dial) leave from the pod.
-		Dial: func(ctx context.Context, network, address string) (conn net.Conn, err error) {
-			err = sandboxNs.Do(func() error {
-				var d net.Dialer
-				conn, err = d.DialContext(ctx, network, address)
-				return err
-			})
-			return conn, err
-		},
-	}
-	go func() {
-		defer close(c.done)
-		if err := img.Serve(ctx, info, byPort); err != nil && ctx.Err() == nil {
-			k.logf("pod %s container %s: %v", w.key, spec.Name, err)
-		}
-	}()
-	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", spec.Name)
-}
-
-// openLog opens the container's log file, as the kubelet keeps them under
-// /var/log/pods/<namespace>_<pod>_<uid>/<container>/0.log.
-func (w *podWorker) openLog(pod *corev1.Pod, container string) *os.File {
-	if w.k.logDir == "" {
-		return nil
-	}
-	dir := filepath.Join(w.k.logDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "0.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil
-	}
-	return f
-}
-
-// reportStatus writes the pod's status as the kubelet computes it.
+// reportStatus writes the pod's status when it changed.
 func (w *podWorker) reportStatus(pod *corev1.Pod) {
 	k := w.k
 	status := w.status(pod)
+	if w.reported != nil && apiequality.Semantic.DeepEqual(*w.reported, status) {
+		return
+	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := k.client.CoreV1().Pods(pod.Namespace).Get(context.Background(), pod.Name, metav1.GetOptions{})
 		if err != nil {
@@ -333,51 +376,79 @@ func (w *podWorker) reportStatus(pod *corev1.Pod) {
 		if cur.UID != pod.UID || cur.DeletionTimestamp != nil {
 			return nil
 		}
-		// Keep the scheduler's condition and transition times that did not change.
-		status.Conditions = mergeConditions(cur.Status.Conditions, status.Conditions)
-		status.QOSClass = cur.Status.QOSClass
-		cur.Status = status
+		next := status
+		next.Conditions = mergeConditions(cur.Status.Conditions, status.Conditions)
+		next.QOSClass = cur.Status.QOSClass
+		cur.Status = next
 		_, err = k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), cur, metav1.UpdateOptions{FieldManager: "kubelet"})
 		return err
 	})
 	if err != nil && !apierrors.IsNotFound(err) {
 		k.logf("pod %s: status update: %v", w.key, err)
+		return
 	}
+	w.reported = &status
 }
 
 // status computes the pod's phase, conditions and container statuses.
 func (w *podWorker) status(pod *corev1.Pod) corev1.PodStatus {
-	ip := w.sandbox.IP.String()
+	ip := ""
+	if w.sandbox != nil {
+		ip = w.sandbox.IP.String()
+	}
 	st := corev1.PodStatus{
-		Phase:     corev1.PodRunning,
 		HostIP:    w.k.node.IP.String(),
 		HostIPs:   []corev1.HostIP{{IP: w.k.node.IP.String()}},
-		PodIP:     ip,
-		PodIPs:    []corev1.PodIP{{IP: ip}},
 		StartTime: &w.startedAt,
 	}
-	allReady := true
+	if ip != "" {
+		st.PodIP, st.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+	}
+	allReady, running, waiting, failed := true, false, false, false
 	var notReady []string
 	for _, spec := range pod.Spec.Containers {
 		c := w.containers[spec.Name]
 		cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, ImageID: "minilab.builtin/" + spec.Image}
 		if c != nil {
-			cs.State = c.state
-			cs.Ready = c.ready
-			started := c.state.Running != nil
+			cs.State, cs.LastTerminationState, cs.RestartCount = c.state, c.lastState, c.restarts
+			cs.Ready = c.ready && c.inst != nil
+			started := c.inst != nil && c.started
 			cs.Started = &started
-			if c.state.Running != nil {
-				cs.ContainerID = "minilab://" + machineID(string(pod.UID) + "/" + spec.Name)[:32]
+			if c.inst != nil {
+				cs.ContainerID = c.inst.id
+			} else if c.state.Terminated != nil {
+				cs.ContainerID = c.state.Terminated.ContainerID
 			}
+			switch {
+			case c.inst != nil:
+				running = true
+			case c.finished:
+				failed = failed || c.state.Terminated != nil && c.state.Terminated.ExitCode != 0
+			default:
+				waiting = true
+			}
+		} else {
+			cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+			waiting = true
 		}
 		if !cs.Ready {
 			allReady = false
 			notReady = append(notReady, spec.Name)
-			if cs.State.Running == nil {
-				st.Phase = corev1.PodPending
-			}
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+	}
+	// The kubelet's phase: Pending until every container started once,
+	// Running while any runs or will be restarted, Succeeded or Failed when
+	// all finished for good.
+	switch {
+	case running || (waiting && w.anyStarted()):
+		st.Phase = corev1.PodRunning
+	case waiting:
+		st.Phase = corev1.PodPending
+	case failed:
+		st.Phase = corev1.PodFailed
+	default:
+		st.Phase = corev1.PodSucceeded
 	}
 	now := metav1.Now()
 	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
@@ -388,13 +459,32 @@ func (w *podWorker) status(pod *corev1.Pod) corev1.PodStatus {
 		return c
 	}
 	unready := fmt.Sprintf("containers with unready status: [%s]", strings.Join(notReady, " "))
+	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
+		unready = ""
+	}
 	st.Conditions = []corev1.PodCondition{
-		cond("PodReadyToStartContainers", true, "", ""),
+		cond("PodReadyToStartContainers", w.sandbox != nil, "", ""),
 		cond(corev1.PodInitialized, true, "", ""),
-		cond(corev1.ContainersReady, allReady, "ContainersNotReady", unready),
-		cond(corev1.PodReady, allReady, "ContainersNotReady", unready),
+		cond(corev1.ContainersReady, allReady, reasonFor(st.Phase), unready),
+		cond(corev1.PodReady, allReady, reasonFor(st.Phase), unready),
 	}
 	return st
+}
+
+func reasonFor(phase corev1.PodPhase) string {
+	if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+		return "PodCompleted"
+	}
+	return "ContainersNotReady"
+}
+
+func (w *podWorker) anyStarted() bool {
+	for _, c := range w.containers {
+		if c.inst != nil || c.restarts > 0 || c.lastState.Terminated != nil || c.state.Terminated != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // mergeConditions keeps conditions the kubelet does not own (PodScheduled)
@@ -422,41 +512,45 @@ func mergeConditions(old, cur []corev1.PodCondition) []corev1.PodCondition {
 	return out
 }
 
-// stopContainers stops every container, with a Killing event when the pod
-// is being deleted.
-func (w *podWorker) stopContainers(pod *corev1.Pod) {
+// stopAll stops every running container within grace and waits for them.
+// pod is nil when the lab goes down (no events then).
+func (w *podWorker) stopAll(pod *corev1.Pod, grace time.Duration) {
+	var insts []*instance
 	for _, c := range w.containers {
-		if c.cancel == nil {
+		if c.inst == nil {
 			continue
 		}
 		if pod != nil {
 			w.k.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.name)
 		}
-		c.cancel()
-		for _, l := range c.listeners {
-			l.Close()
-		}
+		w.kill(c.inst, grace)
+		insts = append(insts, c.inst)
+	}
+	for _, inst := range insts {
 		select {
-		case <-c.done:
-		case <-time.After(5 * time.Second):
+		case <-inst.exited:
+		case <-time.After(grace + 5*time.Second):
 		}
-		if c.log != nil {
-			c.log.Close()
+		if inst.stopProbes != nil {
+			inst.stopProbes()
 		}
-		c.cancel = nil
+		if inst.logs != nil {
+			inst.logs.Close()
+		}
 	}
 }
 
-// teardown stops the pod and removes its sandbox.
-func (w *podWorker) teardown() {
-	w.stopContainers(nil)
-	w.removeSandbox()
-}
-
-// terminate finishes a pod's deletion: containers stopped, sandbox gone,
-// then the final delete with grace period 0 that removes it from the API.
+// terminate finishes a pod's deletion: containers stopped within the grace
+// period (SIGTERM, then SIGKILL), the sandbox removed, then the final
+// delete with grace period 0 that removes the pod from the API.
 func (w *podWorker) terminate(pod *corev1.Pod) {
-	w.stopContainers(pod)
+	grace := time.Duration(corev1.DefaultTerminationGracePeriodSeconds) * time.Second
+	if pod.DeletionGracePeriodSeconds != nil {
+		grace = time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	} else if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	w.stopAll(pod, grace)
 	w.removeSandbox()
 	zero := int64(0)
 	uid := pod.UID

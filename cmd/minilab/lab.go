@@ -44,6 +44,7 @@ type runningLab struct {
 	events    record.EventBroadcaster
 	metrics   *prometheus.Registry
 	dns       *dns.Server
+	runtime   *podRuntime
 	appliance *nodes.Appliance
 	client    kubernetes.Interface
 
@@ -54,7 +55,7 @@ type runningLab struct {
 // startLab starts a lab. On error everything started so far is stopped.
 func startLab(parent context.Context, cfg *upConfig) (lab *runningLab, err error) {
 	ctx, cancel := context.WithCancel(parent)
-	lab = &runningLab{cfg: cfg, cancel: cancel, serveErr: make(chan error, 1)}
+	lab = &runningLab{cfg: cfg, cancel: cancel, serveErr: make(chan error, 1), runtime: &podRuntime{}}
 	defer func() {
 		if err != nil {
 			lab.stop()
@@ -72,6 +73,7 @@ func startLab(parent context.Context, cfg *upConfig) (lab *runningLab, err error
 		ServiceCIDR:      cfg.serviceCIDR,
 		NodePortRange:    cfg.nodePorts,
 		AdvertiseAddress: net.IP(cp.IP.AsSlice()),
+		PodRuntime:       lab.runtime,
 	})
 	if err != nil {
 		return lab, err
@@ -136,18 +138,32 @@ func (lab *runningLab) startNodes(ctx context.Context, ncfg nodes.Config) error 
 	if err != nil {
 		return err
 	}
+	// What containers' environments are made of: Services (their
+	// variables) and ConfigMaps, seen by every kubelet.
+	envFactory := informers.NewSharedInformerFactory(client, 0)
+	services, configMaps := envFactory.Core().V1().Services(), envFactory.Core().V1().ConfigMaps()
+	services.Informer()
+	configMaps.Informer()
+	envFactory.Start(ctx.Done())
+	for typ, ok := range envFactory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("kubelet: %v informer did not sync", typ)
+		}
+	}
 	for _, node := range ncfg.Nodes() {
 		recorder := lab.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: node.Name})
 		k := nodes.NewKubelet(ncfg, node, lab.network.Node(node.Name), client, recorder, nodes.KubeletOptions{
 			Version: version, LogDir: filepath.Join(lab.cfg.dataDir, "pods"),
 			SandboxDir: filepath.Join(lab.cfg.dataDir, "sandboxes"), PauseCommand: []string{self, "pause"},
-			DNS: nodes.DNSConfig{ClusterDNS: []string{dnsIP.String()}, ClusterDomain: lab.cfg.clusterDomain, HostResolvConf: "/etc/resolv.conf"},
+			DNS:      nodes.DNSConfig{ClusterDNS: []string{dnsIP.String()}, ClusterDomain: lab.cfg.clusterDomain, HostResolvConf: "/etc/resolv.conf"},
+			Services: services.Lister(), ConfigMaps: configMaps.Lister(),
 		})
 		if err := k.Register(ctx); err != nil {
 			return err
 		}
 		k.Run(ctx)
 		lab.kubelets = append(lab.kubelets, k)
+		lab.runtime.add(k)
 	}
 
 	proxyConfig := rest.CopyConfig(lab.api.LoopbackConfig())

@@ -137,6 +137,13 @@ func parseUpFlags(c *cli.Context) (*upConfig, error) {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("minilab up builds network namespaces and needs root: run it with sudo (or add --api-only for the API alone)")
 		}
+		// The proxier writes its rules with iptables-restore, as kube-proxy
+		// does; fail before building anything when it is missing.
+		for _, tool := range []string{"iptables-restore", "iptables-save"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				return nil, fmt.Errorf("minilab up needs %s, which is not installed: run `apt-get install iptables` (or your distribution's iptables package)", tool)
+			}
+		}
 	}
 	return cfg, nil
 }
@@ -234,7 +241,8 @@ func startDaemon(cfg *upConfig) error {
 		case err := <-exited:
 			return fmt.Errorf("the lab did not start (%v); its log %s ends with:\n%s", err, logPath, tail(logPath, 15))
 		case <-timeout:
-			cmd.Process.Kill()
+			// SIGTERM, so the lab tears down what it built.
+			cmd.Process.Signal(syscall.SIGTERM)
 			return fmt.Errorf("the lab did not become ready within 2 minutes; see %s", logPath)
 		case <-tick.C:
 			if info := readRunInfo(cfg.dataDir); info != nil && info.PID == cmd.Process.Pid {

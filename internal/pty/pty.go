@@ -1,4 +1,6 @@
-package apiserver_test
+// Package pty opens pseudo-terminals: the terminal `kubectl exec -it`
+// gives a command in a pod, and the one tests run kubectl in.
+package pty
 
 import (
 	"fmt"
@@ -8,11 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openPTY opens a pseudo-terminal pair: the master end, which a test reads
+// Open opens a pseudo-terminal pair: the master end, which its owner reads
 // and writes as a user at a keyboard would, and the terminal itself
 // (/dev/pts/N), which becomes a process's stdin, stdout and stderr.
-func openPTY() (master, tty *os.File, err error) {
-	master, err = os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+func Open() (master, tty *os.File, err error) {
+	master, err = os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -28,7 +30,7 @@ func openPTY() (master, tty *os.File, err error) {
 		master.Close()
 		return nil, nil, err
 	}
-	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		master.Close()
 		return nil, nil, err
@@ -36,9 +38,9 @@ func openPTY() (master, tty *os.File, err error) {
 	return master, tty, nil
 }
 
-// setTerminalSize sets a terminal's size; the kernel signals SIGWINCH to
-// the terminal's foreground process group, as when a window is resized.
-func setTerminalSize(f *os.File, rows, cols uint16) error {
+// SetSize sets a terminal's size; the kernel signals SIGWINCH to the
+// terminal's foreground process group, as when a window is resized.
+func SetSize(f *os.File, rows, cols uint16) error {
 	return control(f, func(fd int) error {
 		return unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
 	})
@@ -59,8 +61,12 @@ func control(f *os.File, fn func(fd int) error) error {
 	return fnErr
 }
 
-// ttyAttr makes the terminal a child's controlling terminal, in a session
-// of its own (fd 0 is the terminal).
-func ttyAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+// Controlling makes the terminal a child's controlling terminal, in a
+// session of its own (fd 0 must be the terminal).
+func Controlling(attr *syscall.SysProcAttr) *syscall.SysProcAttr {
+	if attr == nil {
+		attr = &syscall.SysProcAttr{}
+	}
+	attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
+	return attr
 }
