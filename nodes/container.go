@@ -34,6 +34,7 @@ type container struct {
 	state     corev1.ContainerState
 	lastState corev1.ContainerState
 	restarts  int32
+	created   bool // an instance was created before
 	ready     bool // readiness: the probe's verdict, or started without one
 	started   bool // the startup probe succeeded (or there is none)
 	inst      *instance
@@ -146,6 +147,12 @@ func (w *podWorker) startContainer(pod *corev1.Pod, c *container) {
 	} else {
 		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q not pulled: minilab runs the container's command from the host", spec.Image)
 	}
+	// restartCount counts the instances created after the first, as the
+	// kubelet's does: during a back-off it still shows the restarts so far.
+	if c.created {
+		c.restarts++
+	}
+	c.created = true
 	inst := &instance{
 		id:        containerID(pod, c.name, c.restarts),
 		startedAt: time.Now(),

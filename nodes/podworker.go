@@ -274,7 +274,6 @@ func (w *podWorker) containerExited(pod *corev1.Pod, c *container, ex exitResult
 		c.backoff = 0
 	}
 	c.lastState = c.state
-	c.restarts++
 	c.nextStart = time.Now().Add(c.backoff)
 	if c.backoff > 0 {
 		msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", c.backoff, c.name, pod.Name, pod.Namespace, pod.UID)

@@ -187,7 +187,7 @@ var builtins = []builtin{
 		build:        myApp,
 	},
 	{
-		repositories: []string{"docker.io/library/nginx", "mirror.gcr.io/library/nginx", "public.ecr.aws/nginx/nginx"},
+		repositories: []string{"docker.io/library/nginx", "mirror.gcr.io/library/nginx", "public.ecr.aws/nginx/nginx", "registry.k8s.io/nginx-slim", "k8s.gcr.io/nginx-slim"},
 		names:        []string{"nginx"},
 		build:        nginx,
 	},
