@@ -17,7 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
+	"github.com/minilab/minilab/apiserver/apiservertest"
 	"github.com/minilab/minilab/nodes"
 )
 
@@ -250,4 +252,59 @@ func BenchmarkServiceToDNSAnswer(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-dns-answer")
+}
+
+// BenchmarkPodToReady measures a pod's start: create → scheduled → sandbox
+// (network namespace, veth, hostname) → container → Ready in the API, for a
+// built-in image and for a host program, and then `kubectl exec` of
+// `true` in it (the newest kubectl; its own start-up included). Needs root.
+func BenchmarkPodToReady(b *testing.B) {
+	requireRoot(b)
+	l := newBenchLab(b, "bpod", 34)
+	l.up()
+	c := l.client()
+	ctx := context.Background()
+	k := apiservertest.Kubectls(b)
+	kubectl := k[len(k)-1]
+	for _, tc := range []struct {
+		name, image string
+		command     []string
+	}{
+		{"builtin", "traefik/whoami", nil},
+		{"host-program", "busybox", []string{"sleep", "3600"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var ready, execs time.Duration
+			for i := 0; i < b.N; i++ {
+				name := fmt.Sprintf("%s-%d", tc.name, i)
+				start := time.Now()
+				_, err := c.CoreV1().Pods("default").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: tc.image, Command: tc.command}}}}, metav1.CreateOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					p, err := c.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+					if err == nil && isReady(p) {
+						break
+					}
+					if time.Since(start) > 30*time.Second {
+						b.Fatalf("%s not ready", name)
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+				ready += time.Since(start)
+				start = time.Now()
+				if out, err := exec.Command(kubectl.Path, l.kubectlArgs("exec", name, "--", "true")...).CombinedOutput(); err != nil {
+					b.Fatalf("kubectl exec: %v %s", err, out)
+				}
+				execs += time.Since(start)
+				b.StopTimer()
+				c.CoreV1().Pods("default").Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(ready.Microseconds())/1000/float64(b.N), "ms-to-ready")
+			b.ReportMetric(float64(execs.Microseconds())/1000/float64(b.N), "ms-kubectl-exec")
+		})
+	}
 }

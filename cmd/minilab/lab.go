@@ -145,9 +145,13 @@ func (lab *runningLab) startNodes(ctx context.Context, ncfg nodes.Config) error 
 	services.Informer()
 	configMaps.Informer()
 	envFactory.Start(ctx.Done())
-	for typ, ok := range envFactory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("kubelet: %v informer did not sync", typ)
+	// Polled every 2 ms: client-go's WaitForCacheSync polls every 100 ms,
+	// a third of the lab's start-up.
+	for !services.Informer().HasSynced() || !configMaps.Informer().HasSynced() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kubelet: the Service and ConfigMap informers did not sync: %w", ctx.Err())
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 	for _, node := range ncfg.Nodes() {
