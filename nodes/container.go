@@ -474,7 +474,10 @@ func (w *podWorker) kill(inst *instance, grace time.Duration) {
 			if inst.proc == nil {
 				return
 			}
-			syscall.Kill(-inst.proc.Pid, syscall.SIGTERM)
+			// SIGTERM goes to the container's main process only, as
+			// container runtimes send it to PID 1; what it started is
+			// killed with it when it ends, or at the grace period's end.
+			inst.proc.Signal(syscall.SIGTERM)
 			select {
 			case <-time.After(grace):
 				syscall.Kill(-inst.proc.Pid, syscall.SIGKILL)

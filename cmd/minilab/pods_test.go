@@ -147,7 +147,62 @@ func TestPodExecLogsAndHostPrograms(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl logs -f", func(t *testing.T) {
+		pod := readyPods(t, c, "app=pyweb", 2)[0]
+		var out syncBuffer
+		cmd := exec.Command(kubectls[0].Path, l.kubectlArgs("logs", "-f", "--tail=0", pod.Name)...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		// Requests straight to the pod, until kubectl shows one arriving.
+		waitFor(t, "a new access log line in kubectl logs -f", 15*time.Second, func() bool {
+			l.inHost("curl", "-s", "--max-time", "2", "http://"+pod.Status.PodIP+":8080/followed")
+			return strings.Contains(out.String(), `"GET /followed HTTP/1.1" 404`)
+		})
+	})
+
+	// Containers of a pod share its network namespace; enableServiceLinks:
+	// false leaves only the kubernetes Service's variables.
+	t.Run("sidecar and enableServiceLinks", func(t *testing.T) {
+		createPod(t, c, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pair"}, Spec: corev1.PodSpec{
+			EnableServiceLinks: ptr.To(false),
+			Containers: []corev1.Container{
+				{Name: "web", Image: "python:3.12", Command: []string{"python3", "-m", "http.server", "8080", "--directory", www}, Env: []corev1.EnvVar{marker}},
+				{Name: "sidecar", Image: "curlimages/curl", Command: []string{"sleep", "3600"}, Env: []corev1.EnvVar{marker}},
+			}}})
+		k := kubectls[len(kubectls)-1]
+		waitFor(t, "the sidecar to reach the web container on localhost", 20*time.Second, func() bool {
+			cmd := exec.Command(k.Path, l.kubectlArgs("exec", "pair", "-c", "sidecar", "--", "curl", "-s", "--max-time", "2", "localhost:8080/index.html")...)
+			out, _ := cmd.Output()
+			return string(out) == "served by python\n"
+		})
+		env := l.kubectl(k, "", "exec", "pair", "-c", "sidecar", "--", "sh", "-c", "env | grep _SERVICE_HOST= | sort")
+		if env != fmt.Sprintf("KUBERNETES_SERVICE_HOST=10.%d.0.1\n", 200+l.third) {
+			t.Errorf("with enableServiceLinks false: %q, want only KUBERNETES_SERVICE_HOST", env)
+		}
+	})
+
 	l.downAndCheckNoStrays(t)
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestReadinessAndRestarts(t *testing.T) {
@@ -306,6 +361,34 @@ func TestReadinessAndRestarts(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("kubectl describe pod alive lacks %q:\n%s", want, out)
 			}
+		}
+	})
+
+	// A program that ignores SIGTERM keeps running, Terminating, for its
+	// grace period; then the kubelet kills it.
+	t.Run("graceful termination", func(t *testing.T) {
+		createPod(t, c, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "stubborn"}, Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: ptr.To(int64(3)),
+			Containers: []corev1.Container{{Name: "c", Image: "busybox", Env: []corev1.EnvVar{marker},
+				Command: []string{"sh", "-c", `trap "echo ignoring TERM" TERM; while true; do sleep 0.1; done`}}}}})
+		waitReady(t, c, "stubborn")
+		deleted := time.Now()
+		if err := c.CoreV1().Pods("default").Delete(ctx, "stubborn", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if out := l.kubectl(k, "", "get", "pod", "stubborn", "--no-headers"); !regexp.MustCompile(`^stubborn\s+1/1\s+Terminating\s`).MatchString(out) {
+			t.Errorf("1s after the delete: %q, want 1/1 Terminating", out)
+		}
+		if out := l.kubectl(k, "", "logs", "stubborn"); out != "ignoring TERM\n" {
+			t.Errorf("kubectl logs stubborn: %q, want the trap's line", out)
+		}
+		waitFor(t, "stubborn to be killed and gone", 15*time.Second, func() bool {
+			_, err := c.CoreV1().Pods("default").Get(ctx, "stubborn", metav1.GetOptions{})
+			return err != nil
+		})
+		if gone := time.Since(deleted); gone < 3*time.Second {
+			t.Errorf("gone %v after the delete, before its 3s grace period", gone)
 		}
 	})
 
