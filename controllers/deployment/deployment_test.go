@@ -228,9 +228,7 @@ func TestRollingUpdate(t *testing.T) {
 		d = l.get("api")
 		return d.Annotations[revisionAnnotation] == "2" && strings.HasPrefix(condition(d, appsv1.DeploymentProgressing), "True NewReplicaSetAvailable ReplicaSet \""+newName+"\""), condition(d, appsv1.DeploymentProgressing)
 	})
-	l.waitForEvent("api", "deployment-controller", "ScalingReplicaSet", "Scaled up replica set "+newName+" from 0 to 1")
-	l.waitForEvent("api", "deployment-controller", "ScalingReplicaSet", "Scaled down replica set "+old.Name+" from 4 to 3")
-	l.waitForEvent("api", "deployment-controller", "ScalingReplicaSet", "Scaled down replica set "+old.Name+" from 1 to 0")
+	checkRollingSteps(t, l.waitForRolledOutSteps("api", old.Name, newName, 4), old.Name, newName, 4, 1, 1)
 
 	if out, ok := l.kubectl("rollout", "status", "deployment/api", "--timeout=10s"); ok && out != "deployment \"api\" successfully rolled out\n" {
 		t.Errorf("kubectl rollout status: %q", out)
@@ -245,11 +243,95 @@ func TestRollingUpdate(t *testing.T) {
 			l.markReady(&rsList[i])
 		}
 		cur := l.get("api")
-		first := l.replicaSets(d)[len(rsList)-1]
-		ok := first.Name == old.Name && first.Annotations[revisionAnnotation] == "3" && first.Annotations[revisionHistoryAnnotation] == "1" &&
-			cur.Status.UpdatedReplicas == 4 && cur.Status.Replicas == 4 && cur.Status.AvailableReplicas == 4
+		// The status must be of the rollback (generation 3), not the one
+		// the rollout left, which has the same counts.
+		rsList = l.replicaSets(d)
+		first := rsList[len(rsList)-1]
+		ok := len(rsList) == 2 && first.Name == old.Name && first.Annotations[revisionAnnotation] == "3" && first.Annotations[revisionHistoryAnnotation] == "1" &&
+			cur.Status.ObservedGeneration == d.Generation && deploymentComplete(cur, &cur.Status)
 		return ok, fmt.Sprintf("%v %+v", names(rsList), cur.Status)
 	})
+}
+
+// waitForRolledOutSteps waits until the deployment controller's events
+// show the rolling update from oldName to newName done (the old
+// ReplicaSet scaled to 0, the new one to replicas) and returns every
+// ScalingReplicaSet step it recorded on the Deployment, oldest first.
+func (l *lab) waitForRolledOutSteps(deployment, oldName, newName string, replicas int32) []scalingStep {
+	l.t.Helper()
+	var steps []scalingStep
+	l.waitFor(fmt.Sprintf("events scaling %s to 0 and %s to %d", oldName, newName, replicas), func() (bool, string) {
+		steps = l.scalingSteps(deployment)
+		var oldDone, newDone bool
+		for _, s := range steps {
+			oldDone = oldDone || s.RS == oldName && s.To == 0
+			newDone = newDone || s.RS == newName && s.To == replicas
+		}
+		return oldDone && newDone, fmt.Sprint(steps)
+	})
+	return steps
+}
+
+// checkRollingSteps checks the ScalingReplicaSet steps of a Deployment
+// created with replicas pods of oldName and rolled out once to newName.
+// How many steps the rollout takes, and of what size, depends on how soon
+// pods become ready (here: how soon the test marks them), so no sequence
+// is fixed. What every rollout has in common is checked instead:
+//   - the first step creates oldName "from 0 to replicas";
+//   - the rollout's first step creates newName "from 0 to maxSurge": the
+//     new ReplicaSet starts with as many pods as the surge allows;
+//   - the old ReplicaSet's first step is "from replicas to
+//     replicas-maxUnavailable": it happens in the sync that created the
+//     new ReplicaSet, whose pods cannot be available yet, so only
+//     maxUnavailable of the old pods may go;
+//   - each step starts where the one before it left that ReplicaSet (no
+//     event missing or out of order), newName only grows, oldName only
+//     shrinks, and after each step the ReplicaSets want together at most
+//     replicas+maxSurge pods and at least replicas-maxUnavailable;
+//   - at the end oldName is at 0 and newName at replicas.
+func checkRollingSteps(t *testing.T, steps []scalingStep, oldName, newName string, replicas, maxSurge, maxUnavailable int32) {
+	t.Helper()
+	if len(steps) < 3 {
+		t.Fatalf("scaling steps %v: fewer than 3", steps)
+	}
+	if want := (scalingStep{"up", oldName, 0, replicas}); steps[0] != want {
+		t.Fatalf("first scaling step %v, want %v; all: %v", steps[0], want, steps)
+	}
+	if want := (scalingStep{"up", newName, 0, maxSurge}); steps[1] != want {
+		t.Fatalf("first step of the rollout %v, want %v; all: %v", steps[1], want, steps)
+	}
+	size := map[string]int32{}
+	firstOldDown := true
+	for i, s := range steps {
+		if s.From != size[s.RS] {
+			t.Fatalf("step %d %v starts from %d, but the steps before left %s at %d; all: %v", i, s, s.From, s.RS, size[s.RS], steps)
+		}
+		if (s.Direction == "up") != (s.To > s.From) {
+			t.Fatalf("step %d %v: direction does not match the sizes; all: %v", i, s, steps)
+		}
+		size[s.RS] = s.To
+		if i == 0 {
+			continue // the Deployment's creation, before the rollout
+		}
+		switch {
+		case s.RS == newName && s.Direction == "up":
+		case s.RS == oldName && s.Direction == "down":
+			if firstOldDown {
+				firstOldDown = false
+				if want := (scalingStep{"down", oldName, replicas, replicas - maxUnavailable}); s != want {
+					t.Fatalf("first scale-down of the old ReplicaSet %v, want %v; all: %v", s, want, steps)
+				}
+			}
+		default:
+			t.Fatalf("step %d %v: a rolling update only scales %s up and %s down; all: %v", i, s, newName, oldName, steps)
+		}
+		if total := size[oldName] + size[newName]; total > replicas+maxSurge || total < replicas-maxUnavailable {
+			t.Fatalf("after step %d %v the ReplicaSets want %d pods, outside [%d, %d]; all: %v", i, s, total, replicas-maxUnavailable, replicas+maxSurge, steps)
+		}
+	}
+	if size[oldName] != 0 || size[newName] != replicas {
+		t.Fatalf("steps end with %s at %d and %s at %d, want 0 and %d; all: %v", oldName, size[oldName], newName, size[newName], replicas, steps)
+	}
 }
 
 func names(list []appsv1.ReplicaSet) []string {
@@ -299,8 +381,8 @@ func TestRevisionHistoryLimit(t *testing.T) {
 	spec := newDeployment("hist", 1)
 	spec.Spec.RevisionHistoryLimit = ptr.To(int32(1))
 	d := l.create(spec)
-	for _, image := range []string{"nginx:1.25", "nginx:1.26", "nginx:1.28"} {
-		d = l.update("hist", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image })
+	rollOut := func(image string) {
+		t.Helper()
 		gen := d.Generation
 		l.waitFor("rollout of "+image, func() (bool, string) {
 			rsList := l.replicaSets(d)
@@ -310,6 +392,13 @@ func TestRevisionHistoryLimit(t *testing.T) {
 			cur := l.get("hist")
 			return cur.Status.ObservedGeneration == gen && deploymentComplete(cur, &cur.Status), fmt.Sprintf("%v %+v", names(rsList), cur.Status)
 		})
+	}
+	// The first template gets its ReplicaSet only if the controller sees
+	// it before the next one: a sync reads the Deployment as it is by then.
+	rollOut("nginx:1.27")
+	for _, image := range []string{"nginx:1.25", "nginx:1.26", "nginx:1.28"} {
+		d = l.update("hist", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image })
+		rollOut(image)
 	}
 	// Revisions 1 (nginx:1.27) to 4 (nginx:1.28): of the old ones only the
 	// newest, 3, stays.
@@ -399,9 +488,14 @@ func TestAdoptsOrphanReplicaSet(t *testing.T) {
 			Template: *template,
 		},
 	}
-	if _, err := l.client.AppsV1().ReplicaSets(ns).Create(context.Background(), orphan, metav1.CreateOptions{}); err != nil {
+	orphan, err := l.client.AppsV1().ReplicaSets(ns).Create(context.Background(), orphan, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	// As in kube-controller-manager, the controller finds ReplicaSets in
+	// its cache: a Deployment it saw before the orphan would get a new
+	// ReplicaSet (and adopt the orphan only later, as an old one).
+	l.waitForCachedReplicaSet(orphan)
 	d := l.create(spec)
 	l.waitFor("the adoption", func() (bool, string) {
 		rsList := l.replicaSets(d)

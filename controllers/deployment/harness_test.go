@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,9 @@ type lab struct {
 	client kubernetes.Interface
 	srv    *apiserver.Server
 	dir    string
+	// dc is the Deployment controller under test; its listers read the
+	// informer caches it (and the ReplicaSet controller) work from.
+	dc *Controller
 }
 
 func start(t *testing.T) *lab {
@@ -98,7 +102,7 @@ func start(t *testing.T) *lab {
 		factory.Shutdown()
 		broadcaster.Shutdown()
 	})
-	return &lab{t: t, client: client, srv: srv, dir: dir}
+	return &lab{t: t, client: client, srv: srv, dir: dir, dc: dc}
 }
 
 // waitFor polls cond every few milliseconds until it reports done; on
@@ -251,16 +255,89 @@ func (l *lab) waitForEvent(object, component, reason, message string) {
 // events returns the messages of the events on an object, oldest first.
 func (l *lab) events(object string) []string {
 	l.t.Helper()
+	var out []string
+	for _, e := range l.eventList(object) {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+// eventList returns the events on an object in the order they were
+// recorded. FirstTimestamp has whole seconds on the wire, too coarse for
+// events of one sync; client-go's recorder names an event
+// <object>.<its UnixNano in hex>, which orders them (a repeat of an event
+// keeps the first one's name and place).
+func (l *lab) eventList(object string) []corev1.Event {
+	l.t.Helper()
 	list, err := l.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + object})
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	sort.SliceStable(list.Items, func(i, j int) bool { return list.Items[i].FirstTimestamp.Before(&list.Items[j].FirstTimestamp) })
-	var out []string
-	for _, e := range list.Items {
-		out = append(out, e.Message)
+	when := func(e *corev1.Event) int64 {
+		if i := strings.LastIndexByte(e.Name, '.'); i >= 0 {
+			if n, err := strconv.ParseInt(e.Name[i+1:], 16, 64); err == nil {
+				return n
+			}
+		}
+		return e.FirstTimestamp.UnixNano()
+	}
+	sort.SliceStable(list.Items, func(i, j int) bool { return when(&list.Items[i]) < when(&list.Items[j]) })
+	return list.Items
+}
+
+// scalingStep is one ScalingReplicaSet event of the deployment controller:
+// "Scaled up|down replica set <rs> from <from> to <to>", the format of
+// kube-controller-manager since Kubernetes 1.31 (before: "to N from M",
+// and before 1.22 just "to N").
+type scalingStep struct {
+	Direction string
+	RS        string
+	From, To  int32
+}
+
+func (s scalingStep) String() string {
+	return fmt.Sprintf("%s %s %d->%d", s.Direction, s.RS, s.From, s.To)
+}
+
+var scalingMessage = regexp.MustCompile(`^Scaled (up|down) replica set (\S+) from (\d+) to (\d+)$`)
+
+// scalingSteps returns the deployment controller's ScalingReplicaSet
+// events on a Deployment, oldest first. A message in another format fails
+// the test, which includes client-go's "(combined from similar events): "
+// once it has recorded 10 distinct messages of one reason on an object
+// within 10 minutes: tests that read every step stay below that.
+func (l *lab) scalingSteps(deployment string) []scalingStep {
+	l.t.Helper()
+	var out []scalingStep
+	for _, e := range l.eventList(deployment) {
+		if e.Reason != reasonScalingReplicaSet || e.Source.Component != "deployment-controller" {
+			continue
+		}
+		m := scalingMessage.FindStringSubmatch(e.Message)
+		if m == nil {
+			l.t.Fatalf("ScalingReplicaSet event %q: not \"Scaled up|down replica set NAME from N to M\"", e.Message)
+		}
+		from, _ := strconv.ParseInt(m[3], 10, 32)
+		to, _ := strconv.ParseInt(m[4], 10, 32)
+		out = append(out, scalingStep{Direction: m[1], RS: m[2], From: int32(from), To: int32(to)})
 	}
 	return out
+}
+
+// waitForCachedReplicaSet waits until the controllers' ReplicaSet cache
+// holds rs. Each resource comes through its own watch, with no order
+// between resources: a Deployment created right after a ReplicaSet may be
+// synced before that ReplicaSet is in the cache, in kube-controller-manager
+// as here, and the Deployment then gets a ReplicaSet of its own instead.
+func (l *lab) waitForCachedReplicaSet(rs *appsv1.ReplicaSet) {
+	l.t.Helper()
+	l.waitFor("ReplicaSet "+rs.Name+" in the controller's cache", func() (bool, string) {
+		cached, err := l.dc.replicaSets.ReplicaSets(rs.Namespace).Get(rs.Name)
+		if err != nil {
+			return false, err.Error()
+		}
+		return cached.UID == rs.UID, fmt.Sprintf("uid %s, want %s", cached.UID, rs.UID)
+	})
 }
 
 func condition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) string {

@@ -114,9 +114,18 @@ func (c *Controller) cleanupUnhealthyReplicas(ctx context.Context, oldRSs []*app
 
 // scaleDownOldReplicaSetsForRollingUpdate removes, oldest ReplicaSet first,
 // as many old replicas as availability above replicas-maxUnavailable allows.
+//
+// A ReplicaSet counts for at most its spec.replicas available pods. Right
+// after a scale-down its status still counts the pods being removed: the
+// ReplicaSet controller (upstream's too) writes status from the pods it
+// listed before deleting, and only the next sync after the deletions
+// corrects it. Upstream sums status.availableReplicas as it is, so it can
+// scale down by those pods a second time and briefly fall below
+// replicas-maxUnavailable available pods; the ReplicaSet controller deletes
+// unavailable pods first, so min(available, replicas) is what stays.
 func (c *Controller) scaleDownOldReplicaSetsForRollingUpdate(ctx context.Context, allRSs, oldRSs []*appsv1.ReplicaSet, d *appsv1.Deployment) (int32, error) {
 	minAvailable := replicas(d) - maxUnavailable(d)
-	available := sum(allRSs, availableReplicas)
+	available := sum(allRSs, availableWithinSpec)
 	if available <= minAvailable {
 		return 0, nil
 	}
@@ -138,4 +147,10 @@ func (c *Controller) scaleDownOldReplicaSetsForRollingUpdate(ctx context.Context
 		total += n
 	}
 	return total, nil
+}
+
+// availableWithinSpec is the ReplicaSet's available pods that its
+// spec.replicas keeps.
+func availableWithinSpec(rs *appsv1.ReplicaSet) int32 {
+	return min(rs.Status.AvailableReplicas, rsReplicas(rs))
 }

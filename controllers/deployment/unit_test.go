@@ -334,3 +334,30 @@ func TestFindActiveOrLatest(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleDownWithLaggingStatus: right after a scale-down the ReplicaSet
+// controller's status still counts the pods being deleted. Those must not
+// be scaled down a second time, or fewer than replicas-maxUnavailable
+// pods stay available.
+func TestScaleDownWithLaggingStatus(t *testing.T) {
+	d := rollingDeployment(4, "25%", "25%") // at least 3 available
+	d.Name, d.Namespace, d.UID = "api", "default", "d-uid"
+	// Old: just scaled 3 -> 2, status still of 3 available pods. New: 3
+	// wanted, 2 available. Really available once the deletion is done:
+	// 2 + 2 = 4, so one old pod may go, not two.
+	oldRS, newRS := rsOf("api-old", 2, 3, time.Hour), rsOf("api-new", 3, 2, 0)
+	oldRS.Status.Replicas = 3
+	client := fake.NewSimpleClientset(oldRS, newRS)
+	c := NewController(client, informers.NewSharedInformerFactory(client, 0), record.NewFakeRecorder(10))
+	all := []*appsv1.ReplicaSet{oldRS, newRS}
+	if _, err := c.reconcileOldReplicaSets(context.Background(), all, []*appsv1.ReplicaSet{oldRS}, newRS, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.AppsV1().ReplicaSets("default").Get(context.Background(), "api-old", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got.Spec.Replicas != 1 {
+		t.Fatalf("old ReplicaSet scaled to %d, want 1", *got.Spec.Replicas)
+	}
+}
