@@ -11,10 +11,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/minilab/minilab/apiserver"
@@ -30,6 +32,7 @@ type lab struct {
 	t      *testing.T
 	ctx    context.Context
 	client kubernetes.Interface
+	nodes  listersv1.NodeLister // the scheduler's own view of the nodes
 }
 
 func startLab(t *testing.T) *lab {
@@ -69,6 +72,7 @@ func startLab(t *testing.T) *lab {
 	runCtx, stop := context.WithCancel(ctx)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	s := New(client, factory, recorder)
+	nodes := factory.Core().V1().Nodes().Lister()
 	factory.Start(runCtx.Done())
 	factory.WaitForCacheSync(runCtx.Done())
 	ran := make(chan struct{})
@@ -82,7 +86,7 @@ func startLab(t *testing.T) *lab {
 		factory.Shutdown()
 		events.Shutdown()
 	})
-	return &lab{t: t, ctx: runCtx, client: client}
+	return &lab{t: t, ctx: runCtx, client: client, nodes: nodes}
 }
 
 func (l *lab) must(err error) {
@@ -162,6 +166,15 @@ func TestScheduling(t *testing.T) {
 		_, err := l.client.CoreV1().Nodes().Create(l.ctx, n, metav1.CreateOptions{})
 		l.must(err)
 	}
+	// Spreading can only be judged once the scheduler's informer has seen
+	// every node: with one worker in its cache both replicas rightly go there.
+	l.eventually(func() string {
+		seen, _ := l.nodes.List(labels.Everything())
+		if len(seen) != len(labNodes(nil)) {
+			return fmt.Sprintf("the scheduler sees %d nodes, want %d", len(seen), len(labNodes(nil)))
+		}
+		return ""
+	})
 
 	// Replicas of one ReplicaSet spread over both workers, never onto
 	// the tainted control plane.

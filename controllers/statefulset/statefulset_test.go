@@ -147,6 +147,13 @@ func TestOrderedReadyScaleDownWaitsForUnhealthyPods(t *testing.T) {
 		l.ready(name)
 	}
 	l.setPodStatus("web-0", corev1.PodRunning, false)
+	// Pods and StatefulSets come through separate watches: the scale-down
+	// must reach a controller that already knows web-0 is unready, which
+	// its status saying two ready replicas proves.
+	l.waitFor("readyReplicas 2", func() (bool, string) {
+		got := l.get("web").Status.ReadyReplicas
+		return got == 2, fmt.Sprintf("readyReplicas %d", got)
+	})
 	l.patchSet("web", `{"spec":{"replicas":2}}`)
 	l.stillPods("web-0 web-1 web-2")
 	l.ready("web-0")
