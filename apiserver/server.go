@@ -8,6 +8,9 @@
 // (rest.go: create, get, list, update, patch, delete; watch.go; apply.go),
 // which default, validate and allocate before they write to the store.
 // Responses are converted to server-side Tables for kubectl get (tables.go).
+// The pods/log and pods/exec subresources (logs.go, exec.go) hand the
+// request to the node agent that runs the pod (podruntime.go), exec over the
+// streaming protocols of package remotecommand.
 package apiserver
 
 import (
